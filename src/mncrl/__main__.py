@@ -1,0 +1,5 @@
+import sys
+
+from mncrl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,54 @@
+"""`mncrl` command line: one subcommand per module in this package.
+
+Each subcommand module exposes ``add_parser(subparsers)`` (registering its flags and setting
+``func``) and is listed in ``COMMANDS``. Errors of type :class:`~mncrl.errors.MncrlError`
+become one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from mncrl.errors import MncrlError
+
+COMMANDS = ["simulate", "fit", "evaluate", "check_design"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's own usage errors: one line, exit 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mncrl", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
+                                metavar="{" + ",".join(c.replace("_", "-") for c in COMMANDS) + "}")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"mncrl.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"mncrl.cli.{name}":
+                continue
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.func(args)
+    except MncrlError as exc:
+        print(f"mncrl {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"mncrl {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
