@@ -164,10 +164,10 @@ def _load_csv(path: Path, env_column: str) -> Dataset:
     _check(env_column in df.columns,
            f"{path}: no environment column '{env_column}' (columns: {list(df.columns)[:10]})")
     features = df.drop(columns=[env_column])
-    non_numeric = [c for c in features.columns if not np.issubdtype(features[c].dtype, np.number)]
+    non_numeric = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
     _check(not non_numeric, f"{path}: non-numeric feature columns {non_numeric[:5]}")
     env_raw = df[env_column]
-    if np.issubdtype(env_raw.dtype, np.number):
+    if pd.api.types.is_numeric_dtype(env_raw):
         _check(bool(np.isfinite(env_raw.to_numpy(dtype=float)).all()),
                f"{path}: missing values in column '{env_column}'")
         env = env_raw.to_numpy().astype(np.int64)
