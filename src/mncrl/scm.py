@@ -106,7 +106,9 @@ def sample_noise(rng: np.random.Generator, kind: str, std: float, shape) -> np.n
     """Centred noise with standard deviation ``std`` (float64): gaussian N(0, std^2), uniform
     U(-a, a) with a = std*sqrt(3), laplace with scale b = std/sqrt(2)."""
     if kind == "gaussian":
-        return std * rng.standard_normal(shape)
+        x = rng.standard_normal(shape)
+        x *= std
+        return x
     if kind == "uniform":
         a = std * np.sqrt(3.0)
         return rng.uniform(-a, a, size=shape)
@@ -246,7 +248,8 @@ def _linear(B, eta, targets, iv: Intervention, values) -> np.ndarray:
 def _nonlinear(f: Mechanism, order, eta, targets, iv: Intervention, values, mechanism,
                env_index) -> np.ndarray:
     n, d = eta.shape
-    Z = np.zeros((n, d))
+    Z = np.zeros((n, d), order="F")  # column-major: every node is a contiguous column
+    eta = np.asfortranarray(eta)
     for j in order:
         if targets[j] and iv.kind == "do":
             Z[:, j] = values[j]
