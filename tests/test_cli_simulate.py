@@ -63,6 +63,10 @@ def test_config_file_with_flag_overrides(tmp_path):
                  graph="custom", edges=((0, 1), (1, 2)), intervention="stochastic", shift=2.5,
                  paired_noise=True, noise="laplace")
     assert np.array_equal(ds.X, simulate(s, 0).X)
+    cfg.write_text("d: 3\nn: 20\nobservational: true\npaired_noise: true\n")
+    assert run(["simulate", "--config", str(cfg), "--out", str(out), "--no-observational",
+                "--no-paired-noise"]) == 0
+    assert np.array_equal(data.load(out).X, simulate(Scenario(d=3, n=20), 0).X)
 
 
 def test_edges_flag_and_nonlinear(tmp_path):

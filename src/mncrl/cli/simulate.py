@@ -49,8 +49,9 @@ def add_parser(subparsers) -> None:
     g.add_argument("--noise", choices=scm.NOISES, default=S,
                    help="latent noise distribution, scaled to --noise-std [gaussian]")
     g.add_argument("--noise-std", type=float, default=S, help="latent noise std [0.1]")
-    g.add_argument("--paired-noise", action="store_true", default=S,
-                   help="reuse the same latent noise draws in every environment (reference quirk)")
+    g.add_argument("--paired-noise", action=argparse.BooleanOptionalAction, default=S,
+                   help="reuse the same latent noise draws in every environment (reference "
+                        "quirk) [off]")
     g = p.add_argument_group("interventions")
     g.add_argument("--design", choices=tuple(interventions.DESIGNS), default=S,
                    help="target design (which nodes each environment intervenes on) "
@@ -70,8 +71,8 @@ def add_parser(subparsers) -> None:
                    help="noise-std factor of stochastic/soft interventions [2.0]")
     g.add_argument("--weight-scale", type=float, default=S,
                    help="factor on incoming edge weights of soft interventions [0.5]")
-    g.add_argument("--observational", action="store_true", default=S,
-                   help="append an observational environment (last, all-False target row)")
+    g.add_argument("--observational", action=argparse.BooleanOptionalAction, default=S,
+                   help="append an observational environment (last, all-False target row) [off]")
     g = p.add_argument_group("mixing")
     g.add_argument("--m", type=int, default=S, help="observed dimension, >= d [d]")
     g.add_argument("--mixing", choices=mixing.MIXINGS, default=S,
