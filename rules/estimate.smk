@@ -1,0 +1,23 @@
+# One job per grid cell: simulate every seed of the cell, fit every estimator (seeds vmapped),
+# evaluate on the test split. Data are regenerated from the seeds, never stored.
+
+
+rule estimate:
+    output:
+        table=f"{RESULTS}/{{experiment}}/cells/{{cell}}.csv",
+        info=f"{RESULTS}/{{experiment}}/cells/{{cell}}.json",
+    params:
+        spec=cell_spec,
+    log:
+        f"{RESULTS}/logs/estimate/{{experiment}}/{{cell}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/estimate/{{experiment}}/{{cell}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=cell_mem_mb,
+        runtime=cell_runtime,
+    conda:
+        "../envs/mncrl.yaml"
+    shell:
+        JOB_ENV + "python -m mncrl.experiment run --spec {params.spec:q} "
+        "--out {output.table} --info {output.info} > {log} 2>&1"
