@@ -19,7 +19,7 @@ rule aggregate:
     conda:
         "../envs/mncrl.yaml"
     shell:
-        JOB_ENV + "python -m mncrl.experiment aggregate {input} "
+        "python -m mncrl.experiment aggregate {input} "
         "--out {output.metrics} --summary {output.summary} > {log} 2>&1"
 
 

@@ -20,5 +20,5 @@ rule claims:
     conda:
         "../envs/mncrl.yaml"
     shell:
-        JOB_ENV + "python -m mncrl.claims {input.tables} --claims {input.claims} "
+        "python -m mncrl.claims {input.tables} --claims {input.claims} "
         "--json {output.json} --report {output.report} > {log} 2>&1"

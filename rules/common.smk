@@ -28,12 +28,10 @@ RESULTS = config.get("results_dir", "results")
 FIGURES = config.get("figures_dir", "figures")
 SRC = f"{workflow.basedir}/src"
 
-# Jobs run single-threaded BLAS/XLA: results are identical whatever --cores is.
-JOB_ENV = (
-    "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads} "
-    "XLA_FLAGS='--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1' "
-    f"PYTHONPATH={SRC}${{{{PYTHONPATH:+:$PYTHONPATH}}}} "
-)
+# Every job sees the workflow's own library first (needed inside a conda environment; the same
+# code as the editable install otherwise). BLAS thread variables follow each job's `threads`
+# (Snakemake sets them); `python -m mncrl.experiment` limits XLA to them as well.
+shell.prefix(f"set -euo pipefail; export PYTHONPATH={SRC}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
 
 
 def experiments():

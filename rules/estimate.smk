@@ -19,5 +19,5 @@ rule estimate:
     conda:
         "../envs/mncrl.yaml"
     shell:
-        JOB_ENV + "python -m mncrl.experiment run --spec {params.spec:q} "
+        "python -m mncrl.experiment run --spec {params.spec:q} "
         "--out {output.table} --info {output.info} > {log} 2>&1"

@@ -29,7 +29,7 @@ rule figure:
     conda:
         "../envs/mncrl.yaml"
     shell:
-        "(" + JOB_ENV + "jupytext --to ipynb --output {params.tmp}.in.ipynb {input.notebook} && "
+        "(jupytext --to ipynb --output {params.tmp}.in.ipynb {input.notebook} && "
         "papermill {params.tmp}.in.ipynb {params.tmp}.out.ipynb -k python3 --cwd . "
         "-y {params.parameters:q} && "
         "mv {params.tmp}.out.ipynb {output.notebook} && rm -f {params.tmp}.in.ipynb"

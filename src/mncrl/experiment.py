@@ -160,8 +160,8 @@ def estimator_entries(config: Mapping, labels: Sequence[str]) -> list[dict]:
         if label not in table:
             raise MncrlError(f"unknown estimator label '{label}'; defined in 'estimators': "
                              f"{', '.join(table)}")
-        entry = {"preset": None, "overrides": {}, "role": "ours", "display": label,
-                 **table[label]}
+        entry = {"preset": None, "overrides": {}, "role": "ours", **table[label]}
+        entry.pop("display", None)  # presentation only: renaming must not rerun cells
         entries.append({"label": label, **entry})
     return entries
 
@@ -241,7 +241,8 @@ def format_schema_error(error) -> str:
         patterns = list(error.schema.get("patternProperties") or {})
         extra = sorted(set(error.instance) - set(allowed))
         extra = [k for k in extra if not any(re.search(p, k) for p in patterns)]
-        allowed_text = ", ".join(allowed + [f"/{p}/" for p in patterns])
+        readable = [re.sub(r"\[.*$", "<name>", p.lstrip("^").replace("\\.", ".")) for p in patterns]
+        allowed_text = ", ".join(allowed + readable)
         return f"config: unknown key '{extra[0] if extra else '?'}' in {where}; allowed keys: " \
                f"{allowed_text}"
     if validator == "enum":
@@ -622,7 +623,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def limit_threads() -> None:
+    """Make XLA respect the thread budget a scheduler gives through ``OMP_NUM_THREADS``.
+
+    Snakemake sets ``OMP_NUM_THREADS`` (and the BLAS variables) to a job's ``threads``; XLA's
+    CPU backend ignores them and starts one thread per core. With a budget of one thread we
+    switch its intra-op thread pool off (before jax is imported) so parallel jobs do not
+    oversubscribe the cores. An explicit ``XLA_FLAGS`` is left alone.
+    """
+    import os
+
+    if os.environ.get("OMP_NUM_THREADS") == "1" and "XLA_FLAGS" not in os.environ:
+        os.environ["XLA_FLAGS"] = ("--xla_cpu_multi_thread_eigen=false "
+                                   "intra_op_parallelism_threads=1")
+
+
 def main(argv: list[str] | None = None) -> int:
+    limit_threads()
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
