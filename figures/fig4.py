@@ -51,7 +51,8 @@ for ax, seed in zip(axes[0], mixings, strict=True):
     ax.set_ylim(0, 1.05)
 axes[0][0].set_ylabel("MCC")
 plots.add_legend(axes[0][-1], loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
-fig.suptitle("Fig. 4: MCC vs d for other mixing matrices (paper: range over its 4 mixings)")
+fig.suptitle("Fig. 4: MCC vs d for other mixing matrices (paper: range over its 4 mixings)",
+             y=1.04)
 plots.save_figure(fig, out_stem)
 
 # %%

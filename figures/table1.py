@@ -50,7 +50,7 @@ for lab in labels:
         row.append(f"{s['mean'].iloc[0]:.3f} ± {s['se'].iloc[0]:.3f}" if len(s) else "-")
     rows.append(row)
     if any((lab, mech) in paper for mech in mechanisms):
-        rows.append(["  paper: " + names[lab]]
+        rows.append(["  reported in the paper"]
                     + [paper.get((lab, mech), "-").split(":")[-1].strip().replace("+-", "±")
                        for mech in mechanisms])
 md = ["# Table 1: MCC on the nonlinear SCMs (d = 6)", "",
@@ -61,16 +61,18 @@ plots.save_text(text, f"{out_stem}.md")
 print(text)
 
 # %%
-fig, ax = plt.subplots(figsize=(6.8, 0.45 * (len(rows) + 1) + 0.4))
+fig, ax = plt.subplots(figsize=(7.2, 0.36 * (len(rows) + 1) + 0.3))
 ax.axis("off")
-tab = ax.table(cellText=rows, colLabels=header, loc="center", cellLoc="left", colLoc="left")
+widths = [0.46] + [0.54 / len(mechanisms)] * len(mechanisms)
+tab = ax.table(cellText=rows, colLabels=header, loc="center", cellLoc="left", colLoc="left",
+               colWidths=widths)
 tab.auto_set_font_size(False)
 tab.set_fontsize(9)
 tab.scale(1.0, 1.4)
 for (r, _c), cell in tab.get_celld().items():
     if r == 0:
         cell.set_text_props(weight="bold")
-    elif rows[r - 1][0].startswith("  paper"):
+    elif rows[r - 1][0].startswith("  reported"):
         cell.set_facecolor("#eeeeee")
 ax.set_title("Table 1: MCC on the nonlinear SCMs (grey rows: the paper)", fontsize=10)
 plots.save_figure(fig, out_stem)

@@ -527,11 +527,11 @@ def aggregate(paths: Sequence[str | Path]):
 
 
 def summarise(frame):
-    """Mean, standard error (ddof=1) and count over seeds per cell x estimator x metric."""
+    """Mean, standard error (ddof=1) and n_seeds over seeds per cell x estimator x metric."""
     group = ["experiment", "cell", "estimator", "metric"]
     g = frame.groupby(group, sort=False, dropna=False)["value"]
-    out = g.agg(mean="mean", sd="std", n="count").reset_index()
-    out["se"] = out["sd"] / np.sqrt(out["n"].clip(lower=1))
+    out = g.agg(mean="mean", sd="std", n_seeds="count").reset_index()
+    out["se"] = out["sd"] / np.sqrt(out["n_seeds"].clip(lower=1))
     keep = [c for c in frame.columns if c not in ("seed", "value", "seconds", "status",
                                                    "metric", "estimator")]
     first = frame.drop_duplicates(subset=group)[keep + ["estimator", "metric"]]

@@ -47,11 +47,11 @@ def load_metrics(paths: Mapping[str, str]):
 
 
 def summary(table, by: Sequence[str], metric: str):
-    """Mean, SE (ddof 1) and n of ``metric`` over seeds for every combination of ``by``."""
+    """Mean, SE (ddof 1) and number of seeds (n_seeds) of ``metric`` over seeds for every combination of ``by``."""
     rows = table[(table["metric"] == metric) & table["value"].notna()]
     g = rows.groupby(list(by), sort=True)["value"]
-    out = g.agg(mean="mean", sd="std", n="count").reset_index()
-    out["se"] = (out["sd"] / np.sqrt(out["n"])).fillna(0.0)
+    out = g.agg(mean="mean", sd="std", n_seeds="count").reset_index()
+    out["se"] = (out["sd"] / np.sqrt(out["n_seeds"])).fillna(0.0)
     return out
 
 

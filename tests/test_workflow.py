@@ -1,0 +1,189 @@
+"""Real Snakemake runs of config/smoke.yaml in temporary copies of the workflow.
+
+One full run (cells, tables, figures, claims, report) is shared by the module; two more runs
+check determinism (--cores 1 vs --cores 2 give bit-identical metrics tables) and recovery
+(a run killed with SIGKILL mid-way, then resumed, ends with the same tables and no partial
+files). Everything runs on the smoke configuration (~1-2 minutes per run on 2 cores).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+pytestmark = [pytest.mark.workflow, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+SMOKE = ["--configfile", "config/smoke.yaml"]
+OUT = "results/smoke"
+ITEMS = ("Snakefile", "rules", "config", "envs", "profiles", "figures", "paper")
+
+
+def workflow_copy(dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for item in ITEMS:
+        src = ROOT / item
+        if src.is_dir():
+            shutil.copytree(src, dest / item, ignore=shutil.ignore_patterns(
+                "*.pdf", "*.png", "*.md", "__pycache__", ".ipynb_checkpoints"))
+        else:
+            shutil.copy(src, dest / item)
+    shutil.copy(ROOT / "paper/claims.yaml", dest / "paper/claims.yaml")
+    return dest
+
+
+def snakemake(cwd: Path, *args, timeout=600, check=True):
+    proc = subprocess.run([SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "PYTHONHASHSEED": "0"})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n"
+                             f"{proc.stderr[-4000:]}")
+    return proc
+
+
+def experiments() -> list[str]:
+    return list(yaml.safe_load((ROOT / "config/config.yaml").read_text())["experiments"])
+
+
+def metrics_tables(wf: Path) -> dict[str, pd.DataFrame]:
+    out = {}
+    for name in experiments():
+        df = pd.read_csv(wf / OUT / name / "metrics.csv")
+        out[name] = df.drop(columns=["seconds"])
+    return out
+
+
+def assert_same_tables(a: dict, b: dict):
+    assert a.keys() == b.keys()
+    for name in a:
+        pd.testing.assert_frame_equal(a[name], b[name], check_exact=True, obj=name)
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    wf = workflow_copy(tmp_path_factory.mktemp("smoke-a"))
+    start = time.perf_counter()
+    proc = snakemake(wf, *SMOKE, "--cores", "2")
+    elapsed = time.perf_counter() - start
+    print(f"\nsmoke run (--cores 2, whole DAG): {elapsed:.1f} s")
+    return wf, proc, elapsed
+
+
+def test_smoke_run_produces_every_output(smoke_run):
+    wf, proc, elapsed = smoke_run
+    figures = yaml.safe_load((ROOT / "config/config.yaml").read_text())["figures"]
+    for name in figures:
+        for ext in ("pdf", "png", "md"):
+            path = wf / OUT / "figures" / f"{name}.{ext}"
+            assert path.stat().st_size > 100, path
+        nb = json.loads((wf / OUT / "notebooks" / f"{name}.ipynb").read_text())
+        assert not nb["metadata"]["papermill"].get("exception")
+        assert any("parameters" in c["metadata"].get("tags", []) for c in nb["cells"])
+        assert any("injected-parameters" in c["metadata"].get("tags", []) for c in nb["cells"])
+    # smoke figures never overwrite the paper's figures
+    assert not list((wf / "figures").glob("*.png"))
+    tables = metrics_tables(wf)
+    smoke = yaml.safe_load((ROOT / "config/smoke.yaml").read_text())
+    for name, df in tables.items():
+        assert set(df["seed"]) == set(smoke["experiments"][name]["seeds"])
+        assert (df["status"] == "ok").all(), df[df["status"] != "ok"]
+        assert df["value"].notna().all()
+    assert set(tables["fig2a"]["d"]) == {3, 5}
+    assert set(tables["fig4"]["mixing_seed"]) == {1, 2}
+    assert set(tables["table1"]["mechanism"]) == {"scm1", "scm2"}
+    assert set(tables["fig2c"]["estimator"]) == {"sv-paper", "sv-best", "subspace"}
+    assert set(tables["fig2a"]["estimator"]) == {"sv-paper", "icrl", "ica", "sv-best",
+                                                 "subspace"}
+    sub = tables["fig2a"][(tables["fig2a"]["estimator"] == "subspace")
+                          & (tables["fig2a"]["metric"] == "mcc")]
+    assert sub["value"].min() > 0.999
+    # claims: every claim evaluated; those about cells the smoke config lacks have no data
+    claims = json.loads((wf / OUT / "claims.json").read_text())
+    n_claims = len(yaml.safe_load((ROOT / "paper/claims.yaml").read_text())["claims"])
+    assert len(claims["claims"]) == n_claims
+    verdicts = {c["id"]: c["verdict"] for c in claims["claims"]}
+    assert verdicts["fig2a-sv-paper-d30"] == "no data"
+    assert verdicts["fig2a-icrl-d3"] != "no data"
+    report = (wf / OUT / "claims-report.md").read_text()
+    assert "## fig2a" in report and "Tolerance rule" in report
+    # logs and benchmarks for every job
+    assert len(list((wf / OUT / "benchmarks" / "estimate").rglob("*.tsv"))) == 10
+    assert elapsed < 240, f"smoke run took {elapsed:.0f} s"
+
+
+def test_rerun_has_nothing_to_do(smoke_run):
+    wf, _, _ = smoke_run
+    proc = snakemake(wf, *SMOKE, "-n", "--cores", "2")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_report_has_every_figure(smoke_run):
+    wf, _, _ = smoke_run
+    snakemake(wf, *SMOKE, "--report", "report.html")
+    html = (wf / "report.html").read_text(errors="replace")
+    for name in ("fig1", "fig2a", "fig2b", "fig2c", "table1", "fig3", "fig4"):
+        assert f"{name}.png" in html
+    assert "Example 1 of the paper" in html  # a caption from config.yaml
+
+
+def test_cores_1_gives_identical_tables(smoke_run, tmp_path):
+    wf_a, _, _ = smoke_run
+    wf_b = workflow_copy(tmp_path / "smoke-b")
+    snakemake(wf_b, *SMOKE, "--cores", "1", "metrics")
+    assert_same_tables(metrics_tables(wf_a), metrics_tables(wf_b))
+
+
+def test_killed_run_resumes_to_identical_tables(smoke_run, tmp_path):
+    wf_a, _, _ = smoke_run
+    wf_c = workflow_copy(tmp_path / "smoke-c")
+    proc = subprocess.Popen([SNAKEMAKE, *SMOKE, "--cores", "2", "metrics"], cwd=wf_c,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if list((wf_c / OUT).glob("*/cells/*.csv")):
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, "the run finished before it could be interrupted"
+        os.killpg(proc.pid, signal.SIGKILL)  # the snakemake process and its running jobs
+    finally:
+        proc.wait(timeout=60)
+    done = list((wf_c / OUT).glob("*/metrics.csv"))
+    assert len(done) < len(experiments())  # really interrupted mid-way
+    snakemake(wf_c, *SMOKE, "--unlock")
+    proc = snakemake(wf_c, *SMOKE, "--cores", "2", "metrics")
+    assert_same_tables(metrics_tables(wf_a), metrics_tables(wf_c))
+    stray = [p for p in (wf_c / OUT).rglob(".*") if p.is_file()]
+    assert stray == [], stray
+    for table in (wf_c / OUT).glob("*/cells/*.csv"):
+        assert len(pd.read_csv(table)) > 0
+
+
+def test_dry_run_of_the_paper_config(tmp_path):
+    wf = workflow_copy(tmp_path / "dry")
+    proc = snakemake(wf, "-n", "--cores", "2")
+    stats = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, flags=re.M))
+    assert stats == {"estimate": "33", "aggregate": "5", "figure": "7", "claims": "1",
+                     "all": "1", "total": "47"}
+    claims = snakemake(wf, "-n", "--cores", "2", "claims")
+    assert "figure" not in dict(re.findall(r"^(\w+)\s+(\d+)$", claims.stdout, flags=re.M))
+
+
+def test_lint_is_clean(tmp_path):
+    wf = workflow_copy(tmp_path / "lint")
+    proc = snakemake(wf, "--lint", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "Congratulations" in out, out
