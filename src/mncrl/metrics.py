@@ -1,0 +1,264 @@
+"""How well an estimate recovers the latents (methods.md §7, spec/paper.md §6).
+
+- :func:`mcc`: mean correlation coefficient: Pearson |corr| between every true latent Z_i and
+  every estimate Zhat_j, a one-to-one matching that maximises the total (Hungarian algorithm,
+  ``scipy.optimize.linear_sum_assignment``), mean of the matched |corr|.
+- :func:`mcc_paper`: the paper's protocol: the pooled rows in consecutive chunks of 5000, one
+  :func:`mcc` (with its own matching) per chunk, averaged over chunks.
+- :func:`mcc_spearman`: :func:`mcc` on ranks (invariant to monotone transformations).
+- :func:`amari`: Amari distance of M = L W (d x d) from a scaled permutation, in [0, 1].
+- :func:`target_f1`: F1 of estimated against true intervention targets after aligning the
+  estimated latents to the true ones.
+- :func:`evaluate`: every metric the given inputs allow, as a flat dict.
+
+All functions take numpy arrays (any float dtype) and return Python floats.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from mncrl.errors import MncrlError
+
+PAPER_CHUNK = 5000
+_ROWS_PER_PASS = 1 << 16
+
+
+def _as_2d(name: str, a) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim == 1:
+        a = a[:, None]
+    if a.ndim != 2:
+        raise MncrlError(f"{name} must be a 2-d array (rows x latents), got shape {a.shape}")
+    if not np.issubdtype(a.dtype, np.number):
+        raise MncrlError(f"{name} must be numeric, got dtype {a.dtype}")
+    return a
+
+
+def _pair(Z, Zhat) -> tuple[np.ndarray, np.ndarray]:
+    Z, Zhat = _as_2d("Z", Z), _as_2d("Zhat", Zhat)
+    if Z.shape[0] != Zhat.shape[0]:
+        raise MncrlError(f"Z and Zhat must have the same rows, got {Z.shape[0]} and "
+                         f"{Zhat.shape[0]}")
+    if Z.shape[0] < 2:
+        raise MncrlError("need at least 2 rows to compute correlations")
+    return Z, Zhat
+
+
+def abs_correlations(Z, Zhat) -> np.ndarray:
+    """|Pearson correlation| (d x dhat) between the columns of Z and Zhat.
+
+    Accumulated in float64 over blocks of rows (no full-size copies). A constant column has
+    correlation 0 with everything.
+    """
+    Z, Zhat = _pair(Z, Zhat)
+    n = Z.shape[0]
+    mu_z = Z.mean(axis=0, dtype=np.float64)
+    mu_h = Zhat.mean(axis=0, dtype=np.float64)
+    czh = np.zeros((Z.shape[1], Zhat.shape[1]))
+    vz = np.zeros(Z.shape[1])
+    vh = np.zeros(Zhat.shape[1])
+    for start in range(0, n, _ROWS_PER_PASS):
+        a = Z[start:start + _ROWS_PER_PASS].astype(np.float64) - mu_z
+        b = Zhat[start:start + _ROWS_PER_PASS].astype(np.float64) - mu_h
+        czh += np.dot(a.T, b)
+        vz += np.einsum("ij,ij->j", a, a)
+        vh += np.einsum("ij,ij->j", b, b)
+    denom = np.sqrt(np.outer(vz, vh))
+    # columns whose variance is at the rounding level of their mean count as constant
+    tiny_z = vz <= (1e-14 * n) * np.maximum(mu_z ** 2, 1e-300)
+    tiny_h = vh <= (1e-14 * n) * np.maximum(mu_h ** 2, 1e-300)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        C = np.abs(czh) / denom
+    C[tiny_z | (vz == 0)] = 0.0
+    C[:, tiny_h | (vh == 0)] = 0.0
+    return np.clip(np.nan_to_num(C, nan=0.0), 0.0, 1.0)
+
+
+def matching(C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the one-to-one matching that maximises the sum of C (Hungarian)."""
+    rows, cols = linear_sum_assignment(-np.asarray(C, dtype=np.float64))
+    return rows, cols
+
+
+def _mcc_from_corr(C: np.ndarray) -> float:
+    rows, cols = matching(C)
+    return float(C[rows, cols].mean())
+
+
+def mcc(Z, Zhat) -> float:
+    """Mean of the matched |Pearson correlations| between true and estimated latents.
+
+    With dhat != d estimated columns, min(d, dhat) pairs are matched.
+    """
+    return _mcc_from_corr(abs_correlations(Z, Zhat))
+
+
+def interleave_order(env) -> np.ndarray:
+    """Row order that interleaves environments like the reference's [n, envs, d] reshape:
+    row t of every environment (in environment order), then row t + 1, ...
+
+    Rows are taken in their order within each environment; with unequal sizes the smaller
+    environments simply run out first.
+    """
+    env = np.asarray(env)
+    order = np.argsort(env, kind="stable")
+    counts = np.bincount(env)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.empty(len(env), dtype=np.int64)
+    rank[order] = np.arange(len(env)) - np.repeat(starts, counts)
+    return np.lexsort((env, rank))
+
+
+def mcc_paper(Z, Zhat, chunk: int = PAPER_CHUNK, env=None) -> float:
+    """The paper's pooled MCC: mean of :func:`mcc` over consecutive ``chunk``-row blocks.
+
+    As in the reference code, only complete chunks count (a remainder of fewer than ``chunk``
+    rows is dropped); unlike it, fewer than ``chunk`` rows in total give one chunk of all rows
+    (the reference would return NaN). With ``env`` the rows are first interleaved across
+    environments (:func:`interleave_order`), which is how the reference pools its test rows;
+    without it the rows are used in the given order.
+    """
+    Z, Zhat = _pair(Z, Zhat)
+    if not (isinstance(chunk, int | np.integer) and chunk >= 2):
+        raise MncrlError(f"chunk must be an integer >= 2, got {chunk!r}")
+    if env is not None:
+        env = np.asarray(env)
+        if env.shape != (Z.shape[0],):
+            raise MncrlError(f"env must have one label per row ({Z.shape[0]}), got {env.shape}")
+        order = interleave_order(env)
+        Z, Zhat = Z[order], Zhat[order]
+    n_chunks = max(1, Z.shape[0] // chunk)
+    size = chunk if Z.shape[0] >= chunk else Z.shape[0]
+    return float(np.mean([mcc(Z[c * size:(c + 1) * size], Zhat[c * size:(c + 1) * size])
+                          for c in range(n_chunks)]))
+
+
+def _ranks(A: np.ndarray) -> np.ndarray:
+    from scipy.stats import rankdata
+
+    out = np.empty(A.shape, dtype=np.float64 if A.shape[0] >= 1 << 24 else np.float32)
+    for j in range(A.shape[1]):
+        out[:, j] = rankdata(A[:, j])
+    return out
+
+
+def mcc_spearman(Z, Zhat) -> float:
+    """:func:`mcc` with Spearman (rank) correlations."""
+    Z, Zhat = _pair(Z, Zhat)
+    return mcc(_ranks(Z), _ranks(Zhat))
+
+
+def amari(L, W) -> float:
+    """Amari distance of M = L W from a scaled permutation, normalised to [0, 1].
+
+    L is the true mixing (d x m), W the unmixing (m x d), so M is d x d for any m >= d.
+    ``a(M) = [sum_i (sum_j |M_ij| / max_j |M_ij| - 1) + sum_j (sum_i |M_ij| / max_i |M_ij| - 1)]
+    / (2 d (d - 1))``: 0 exactly for a scaled permutation, 1 when every entry has the same
+    magnitude. An all-zero row or column (a latent lost) counts as the worst case, d - 1.
+    """
+    L, W = np.asarray(L, dtype=np.float64), np.asarray(W, dtype=np.float64)
+    if L.ndim != 2 or W.ndim != 2 or L.shape[1] != W.shape[0]:
+        raise MncrlError(f"amari needs L (d x m) and W (m x d), got {L.shape} and {W.shape}")
+    M = np.abs(L @ W)
+    d = M.shape[0]
+    if M.shape[1] != d:
+        raise MncrlError(f"amari needs as many estimated latents as true ones, got L W of shape "
+                         f"{M.shape}")
+    if d == 1:
+        return 0.0
+
+    def side(A):
+        peak = A.max(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = A.sum(axis=1) / peak - 1.0
+        return np.where(peak > 0, terms, d - 1.0).sum()
+
+    return float((side(M) + side(M.T)) / (2.0 * d * (d - 1)))
+
+
+def matching_from_mixing(L, W) -> np.ndarray:
+    """``perm[j]`` = the true latent matched to estimated latent j, from |L W| with every
+    column normalised to unit length (Hungarian on the normalised magnitudes)."""
+    M = np.abs(np.asarray(L, dtype=np.float64) @ np.asarray(W, dtype=np.float64))
+    norms = np.linalg.norm(M, axis=0)
+    M = np.divide(M, norms, out=np.zeros_like(M), where=norms > 0)
+    return _perm_from(M)
+
+
+def matching_from_latents(Z, Zhat) -> np.ndarray:
+    """``perm[j]`` = the true latent matched to estimated latent j, from |corr(Z, Zhat)|."""
+    return _perm_from(abs_correlations(Z, Zhat))
+
+
+def _perm_from(C: np.ndarray) -> np.ndarray:
+    rows, cols = matching(C)
+    perm = np.full(C.shape[1], -1, dtype=np.int64)
+    perm[cols] = rows
+    return perm
+
+
+def target_f1(true_targets, est_targets, perm=None) -> float:
+    """F1 score of estimated intervention targets (K x dhat bool) against true ones (K x d).
+
+    ``perm[j]`` is the true latent that estimated latent j stands for (e.g. from
+    :func:`matching_from_mixing`); identity when omitted; -1 = unmatched (its targets count as
+    false positives). 1.0 when both are empty.
+    """
+    T = np.asarray(true_targets, dtype=bool)
+    E = np.asarray(est_targets, dtype=bool)
+    if T.ndim != 2 or E.ndim != 2 or T.shape[0] != E.shape[0]:
+        raise MncrlError(f"targets must be (K x d) matrices with the same K, got {T.shape} and "
+                         f"{E.shape}")
+    perm = np.arange(E.shape[1]) if perm is None else np.asarray(perm, dtype=np.int64)
+    if perm.shape != (E.shape[1],) or perm.max(initial=-1) >= T.shape[1]:
+        raise MncrlError(f"perm must map each of the {E.shape[1]} estimated latents to a true "
+                         f"latent index < {T.shape[1]}")
+    aligned = np.zeros_like(T)
+    extra = 0
+    for j, i in enumerate(perm):
+        if i >= 0:
+            aligned[:, i] |= E[:, j]
+        else:
+            extra += int(E[:, j].sum())
+    tp = int((aligned & T).sum())
+    n_est = int(aligned.sum()) + extra
+    n_true = int(T.sum())
+    if n_est == 0 and n_true == 0:
+        return 1.0
+    return float(2 * tp / (n_est + n_true))
+
+
+def evaluate(Z=None, Zhat=None, L=None, W=None, true_targets=None, est_targets=None, *,
+             env=None, chunk: int = PAPER_CHUNK, spearman: bool = True) -> dict[str, float]:
+    """Every metric the given inputs allow.
+
+    Z & Zhat -> ``mcc``, ``mcc_paper`` (pooled 5000-row chunks, interleaved by ``env`` when
+    given), ``mcc_spearman``; L & W -> ``amari``; true & estimated targets -> ``target_f1``
+    (latents aligned by |L W| when L and W are given, else by |corr(Z, Zhat)|).
+    """
+    out: dict[str, float] = {}
+    have_latents = Z is not None and Zhat is not None
+    have_mixing = L is not None and W is not None
+    if have_latents:
+        out["mcc"] = mcc(Z, Zhat)
+        out["mcc_paper"] = mcc_paper(Z, Zhat, chunk=chunk, env=env)
+        if spearman:
+            out["mcc_spearman"] = mcc_spearman(Z, Zhat)
+    if have_mixing:
+        out["amari"] = amari(L, W)
+    if true_targets is not None and est_targets is not None:
+        if have_mixing:
+            perm = matching_from_mixing(L, W)
+        elif have_latents:
+            perm = matching_from_latents(Z, Zhat)
+        else:
+            perm = None
+        out["target_f1"] = target_f1(true_targets, est_targets, perm)
+    return out
+
+
+__all__ = ["PAPER_CHUNK", "abs_correlations", "amari", "evaluate", "interleave_order",
+           "matching", "matching_from_latents", "matching_from_mixing", "mcc", "mcc_paper",
+           "mcc_spearman", "target_f1"]
