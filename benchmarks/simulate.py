@@ -10,6 +10,7 @@ run (NumPy reports its allocations to tracemalloc).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 import tracemalloc
@@ -53,6 +54,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="n = 10,000 instead of the default")
     args = ap.parse_args()
+    load_before = os.getloadavg()[0]
     rows = []
     for name, s in CASES:
         if args.quick:
@@ -74,7 +76,8 @@ def main():
     header = f"{'scenario':42} {'K':>3} {'n/env':>7} {'d':>3} {'m':>3} " \
              f"{'median s':>9} {'min s':>7} {'cpu s':>7} {'out MB':>7} {'peak MB':>8}"
     print(f"simulate(): wall-clock median and min, median CPU time (all threads) of "
-          f"{args.repeats} runs after one warm-up")
+          f"{args.repeats} runs after one warm-up; {os.cpu_count()} cores, load average "
+          f"{load_before:.1f} before / {os.getloadavg()[0]:.1f} after")
     print(header)
     print("-" * len(header))
     for name, K, n, d, m, med, best, cpu, out_mb, peak in rows:
