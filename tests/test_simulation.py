@@ -263,6 +263,7 @@ def test_scenario_round_trip_and_hashable():
     assert Scenario.from_dict(s.to_dict()) == s
     assert hash(Scenario.from_dict(s.to_dict())) == hash(s)
     assert {s: 1}[Scenario(**{**s.to_dict()})] == 1
+    assert Scenario(design_params=None) == Scenario()  # an empty YAML value
     assert Scenario(design_params={"K": 3, "k": 1}, design="random") == \
         Scenario(design_params=(("k", 1), ("K", 3)), design="random")
 

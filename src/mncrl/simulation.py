@@ -248,7 +248,7 @@ def _normalise_and_check(s: Scenario) -> None:
         fail("mechanism 'scm2' is defined only on the paper's graph: set graph = "
              "'paper-nonlinear' (and d = 6)")
 
-    params = s.design_params
+    params = {} if s.design_params is None else s.design_params
     if isinstance(params, Mapping):
         params = _freeze(params)
     elif isinstance(params, list | tuple) and all(isinstance(kv, list | tuple) and len(kv) == 2
