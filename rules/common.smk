@@ -2,6 +2,8 @@
 # The library (src/mncrl) does the work; these functions only translate config -> file names.
 
 import json
+import os
+import sys
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
@@ -28,10 +30,24 @@ RESULTS = config.get("results_dir", "results")
 FIGURES = config.get("figures_dir", "figures")
 SRC = f"{workflow.basedir}/src"
 
+# Jobs run `python` from the environment running Snakemake (e.g. .venv/bin, whether or not the
+# venv is activated), or the job's own environment under --software-deployment-method.
+BIN = "" if workflow.deployment_settings.deployment_method else os.path.dirname(sys.executable)
+
 # Every job sees the workflow's own library first (needed inside a conda environment; the same
 # code as the editable install otherwise). BLAS thread variables follow each job's `threads`
-# (Snakemake sets them); `python -m mncrl.experiment` limits XLA to them as well.
-shell.prefix(f"set -euo pipefail; export PYTHONPATH={SRC}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
+# (Snakemake sets them); `python -m mncrl.experiment` limits XLA to them as well. Compiled XLA
+# programs are cached on disk and shared by the jobs (same program -> same results, without
+# recompiling the estimators in every cell); set JAX_COMPILATION_CACHE_DIR to move the cache.
+JAX_CACHE = os.path.abspath(".snakemake/jax-cache")
+JOB_PATH = f"export PATH={BIN}:$PATH; " if BIN else ""
+shell.prefix(
+    "set -euo pipefail; "
+    f"{JOB_PATH}"
+    f"export PYTHONPATH={SRC}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+    f"export JAX_COMPILATION_CACHE_DIR=${{{{JAX_COMPILATION_CACHE_DIR:-{JAX_CACHE}}}}}; "
+    "export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0; "
+)
 
 
 def experiments():

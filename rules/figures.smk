@@ -29,8 +29,8 @@ rule figure:
     conda:
         "../envs/mncrl.yaml"
     shell:
-        "(jupytext --to ipynb --output {params.tmp}.in.ipynb {input.notebook} && "
-        "papermill {params.tmp}.in.ipynb {params.tmp}.out.ipynb -k python3 --cwd . "
+        "(python -m jupytext --to ipynb --output {params.tmp}.in.ipynb {input.notebook} && "
+        "python -m papermill {params.tmp}.in.ipynb {params.tmp}.out.ipynb -k python3 --cwd . "
         "-y {params.parameters:q} && "
         "mv {params.tmp}.out.ipynb {output.notebook} && rm -f {params.tmp}.in.ipynb"
         ") > {log} 2>&1"

@@ -46,7 +46,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mncrl.errors import MncrlError
+from mncrl.errors import ConvergenceError, MncrlError, NotIdentifiableError
+
+#: Failures that depend on the data draw: recorded (status column, NaN values), not fatal.
+#: Any other error (a bad hyper-parameter, bad data) stops the job with its message.
+FIT_FAILURES = (NotIdentifiableError, ConvergenceError)
 
 #: Metrics every cell records (``experiments.<name>.metrics`` can restrict the list).
 METRICS = ("mcc", "mcc_paper", "mcc_spearman", "amari", "target_f1")
@@ -145,6 +149,10 @@ def experiment_cells(config: Mapping, name: str) -> list[Cell]:
         raise MncrlError(f"experiments.{name}.scenario: unknown scenario '{base_name}'; "
                          f"defined: {', '.join(scenarios)}")
     base = {**scenarios[base_name], **(block.get("set") or {})}
+    if "coverage" in block:  # identifiability maps (issue #5): cells from mncrl.coverage
+        from mncrl import coverage
+
+        return coverage.experiment_cells(config, name)
     cells = []
     for point in grid_points(block.get("grid") or {}):
         cells.append(Cell(experiment=name, id=cell_id(point), point=point,
@@ -337,7 +345,7 @@ def _fit_one(est, envs, key, latent_dim, hparams, observational=None) -> Outcome
     start = time.perf_counter()
     try:
         fit = est.fit(envs, key=key, latent_dim=latent_dim, **kwargs)
-    except MncrlError as exc:
+    except FIT_FAILURES as exc:
         return Outcome(None, time.perf_counter() - start, exc)
     return Outcome(fit, time.perf_counter() - start)
 
@@ -355,7 +363,7 @@ def fit_chunk(est, hparams: Mapping, prepared: Sequence[Prepared], keys: Sequenc
         try:
             fits = est.fit_batch([p.train_envs for p in prepared], list(keys),
                                  latent_dim=latent_dim, **hparams)
-        except MncrlError:
+        except FIT_FAILURES:
             pass
         else:
             per_seed = (time.perf_counter() - start) / len(prepared)
