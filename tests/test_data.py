@@ -126,8 +126,6 @@ def test_binary_garbage_csv(tmp_path):
         data.load(tmp_path / "g.csv")
 
 
-@pytest.mark.xfail(strict=True, reason="data._load_csv truncates non-integer numeric env labels "
-                                       "(0.5 -> 0) instead of rejecting them; reported to lead")
 def test_csv_non_integer_env_labels_are_rejected(tmp_path):
     (tmp_path / "f.csv").write_text("a,b,env\n1,2,0.5\n3,4,1\n5,6,1\n")
     with pytest.raises(DataError, match="integer"):

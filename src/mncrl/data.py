@@ -141,7 +141,12 @@ def _load_npz(path: Path) -> Dataset:
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
-    except Exception as exc:  # corrupt zip, pickled objects, ...
+    except ValueError as exc:
+        if "pickle" in str(exc):  # np.load's guess for anything that is not a zip archive
+            raise DataError(f"cannot read {path}: not a valid .npz file (or it holds "
+                            "pickled object arrays, which are refused)") from None
+        raise DataError(f"cannot read {path} as .npz: {exc}") from None
+    except Exception as exc:  # corrupt zip, truncated file, ...
         raise DataError(f"cannot read {path} as .npz: {exc}") from None
     for key in ("X", "env"):
         _check(key in arrays, f"{path}: missing array '{key}' (found: {sorted(arrays)})")
@@ -170,7 +175,10 @@ def _load_csv(path: Path, env_column: str) -> Dataset:
     if pd.api.types.is_numeric_dtype(env_raw):
         _check(bool(np.isfinite(env_raw.to_numpy(dtype=float)).all()),
                f"{path}: missing values in column '{env_column}'")
-        env = env_raw.to_numpy().astype(np.int64)
+        values = env_raw.to_numpy(dtype=float)
+        _check(bool(np.all(values == np.round(values))),
+               f"{path}: environment labels in column '{env_column}' must be integers or strings")
+        env = values.astype(np.int64)
         if not np.array_equal(np.unique(env), np.arange(np.unique(env).size)):
             env = np.unique(env, return_inverse=True)[1]
     else:  # string labels: numbered in order of first appearance
