@@ -87,7 +87,7 @@ def test_npz_missing_env(tmp_path):
 
 def test_corrupt_npz(tmp_path):
     (tmp_path / "c.npz").write_bytes(b"this is not a zip file")
-    with pytest.raises(DataError, match="cannot read .*c.npz as .npz"):
+    with pytest.raises(DataError, match="cannot read .*c.npz: not a valid .npz file"):
         data.load(tmp_path / "c.npz")
 
 
