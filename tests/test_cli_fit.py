@@ -1,0 +1,185 @@
+"""`mncrl fit` / `mncrl evaluate`: round trip, output file, errors (one line, exit 2, no file)."""
+
+import json
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from mncrl import estimators
+from mncrl.cli import main
+from mncrl.cli.fit import parse_overrides
+from mncrl.data import Dataset, save
+from mncrl.errors import NotIdentifiableError
+from mncrl.estimators.base import Estimator
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "data.npz"
+    assert main(["simulate", "--out", str(path), "--d", "3", "--n", "3000", "--seed", "1",
+                 "--observational"]) == 0
+    return path
+
+
+def _one_error_line(capsys, match):
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert match in lines[0], lines[0]
+
+
+def test_round_trip_simulate_fit_evaluate(data, tmp_path, capsys):
+    out = tmp_path / "fit.npz"
+    capsys.readouterr()
+    assert main(["fit", str(data), "--seed", "2", "--out", str(out), "--set", "restarts=12"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    with np.load(out) as f:
+        W, Zhat = f["W"], f["Zhat"]
+        info = json.loads(f["info_json"].item())
+        assert f["estimator"].item() == "sparse-variance" and f["preset"].item() == "best"
+        assert f["seed"].item() == 2 and f["latent_dim"].item() == 3
+        assert "targets" not in f.files
+    with np.load(data) as d:
+        X = d["X"]
+    assert W.shape == (3, 3) and Zhat.shape == (X.shape[0], 3)
+    np.testing.assert_allclose(Zhat, X @ W.astype(np.float32), rtol=1e-4, atol=1e-4)
+    assert info["observational_envs"] == [3] and info["hparams"]["restarts"] == 12
+
+    assert main(["evaluate", str(out), str(data)]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert {"mcc", "mcc_paper", "mcc_spearman", "amari", "rows"} <= set(metrics)
+    assert metrics["mcc_paper"] > 0.98 and metrics["amari"] < 0.1  # accuracy: other tests
+    assert metrics["rows"] == 9000  # the three interventional environments
+
+    assert main(["evaluate", str(out), str(data), "--rows", "observational",
+                 "--no-spearman"]) == 0
+    obs = json.loads(capsys.readouterr().out)
+    assert obs["rows"] == 3000 and "mcc_spearman" not in obs
+
+
+def test_same_seed_same_output_and_quiet_stderr(data, tmp_path, capsys):
+    a, b = tmp_path / "a.npz", tmp_path / "b.npz"
+    capsys.readouterr()
+    main(["fit", str(data), "--estimator", "sparse-variance", "--preset", "reference",
+          "--set", "epochs=2", "--out", str(a)])
+    main(["fit", str(data), "--estimator", "sparse-variance", "--preset", "reference",
+          "--set", "epochs=2", "--out", str(b)])
+    assert capsys.readouterr().err == ""  # no progress bar when stderr is not a terminal
+    with np.load(a) as fa, np.load(b) as fb:
+        assert np.array_equal(fa["W"], fb["W"]) and np.array_equal(fa["Zhat"], fb["Zhat"])
+
+
+def test_baselines_and_observational_flag(data, tmp_path, capsys):
+    out = tmp_path / "ica.npz"
+    assert main(["fit", str(data), "--estimator", "ica", "--out", str(out)]) == 0
+    with np.load(out) as f:
+        assert json.loads(f["info_json"].item())["fitted_on"] == "observational"
+    with np.load(data) as d:
+        plain = tmp_path / "plain.npz"
+        save(Dataset(X=d["X"], env=d["env"]), plain)
+    assert main(["fit", str(plain), "--estimator", "ica", "--observational-env", "3",
+                 "--out", str(out)]) == 0
+    with np.load(out) as f:
+        info = json.loads(f["info_json"].item())
+        assert info["fitted_on"] == "observational" and info["observational_envs"] == [3]
+    capsys.readouterr()
+    assert main(["evaluate", str(out), str(plain)]) == 2
+    _one_error_line(capsys, "no ground truth")
+
+
+def test_csv_input(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal((600, 2))
+    X = Z @ np.array([[2.0, 1.0], [0.5, 3.0]])
+    env = np.repeat([0, 1, 2], 200)
+    X[env == 1] += 1.0
+    path = tmp_path / "data.csv"
+    save(Dataset(X=X, env=env), path)
+    out = tmp_path / "fit.npz"
+    assert main(["fit", str(path), "--estimator", "icrl", "--latent-dim", "2",
+                 "--out", str(out)]) == 0
+    with np.load(out) as f:
+        assert f["W"].shape == (2, 2) and f["Zhat"].shape == (600, 2)
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--estimator", "nope"], "unknown estimator 'nope'"),
+    (["--preset", "fastest"], "unknown preset 'fastest'"),
+    (["--set", "lr"], "expects KEY=VALUE"),
+    (["--set", "foo=1"], "unknown hyper-parameter 'foo'"),
+    (["--set", "lr=fast"], "lr must be a number"),
+    (["--latent-dim", "7"], "latent_dim must be between 1 and m = 3"),
+    (["--seed", "-3"], "--seed"),
+    (["--observational-env", "9"], "--observational-env 9"),
+    (["--set", "lr=1e30", "--set", "steps=50"], "diverged"),
+])
+def test_errors_are_one_line_exit_2_no_file(data, tmp_path, capsys, args, match):
+    out = tmp_path / "fit.npz"
+    capsys.readouterr()
+    assert main(["fit", str(data), "--out", str(out)] + args) == 2
+    _one_error_line(capsys, match)
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_bad_data_files(tmp_path, capsys):
+    out = tmp_path / "fit.npz"
+    bad = tmp_path / "nan.npz"
+    X = np.random.default_rng(0).standard_normal((30, 2))
+    X[3, 1] = np.nan
+    np.savez(bad, X=X, env=np.repeat([0, 1, 2], 10))
+    few = tmp_path / "few.npz"
+    np.savez(few, X=np.ones((5, 3)), env=np.array([0, 0, 1, 1, 1]))
+    one = tmp_path / "one.npz"
+    np.savez(one, X=np.ones((5, 2)), env=np.zeros(5, dtype=int))
+    cases = [(bad, "NaN/Inf"), (few, "fewer than its 3 features"), (one, "at least 2"),
+             (tmp_path / "missing.npz", "not found")]
+    for path, match in cases:
+        capsys.readouterr()
+        assert main(["fit", str(path), "--out", str(out)]) == 2
+        _one_error_line(capsys, match)
+        assert not out.exists()
+    assert main(["fit", str(bad), "--out", str(tmp_path / "fit.txt")]) == 2
+    _one_error_line(capsys, "must end in .npz")
+
+
+def test_not_identifiable_is_one_line(data, tmp_path, capsys, monkeypatch):
+    def refuse(envs, *, key, latent_dim=None):
+        raise NotIdentifiableError("the design violates Assumption 4: (0, 1) not separated",
+                                   unseparated=[(0, 1)])
+
+    module = types.ModuleType("_mncrl_test_refusing")
+    module.ESTIMATOR = Estimator(name="refusing", fit=refuse, description="test")
+    monkeypatch.setitem(sys.modules, "_mncrl_test_refusing", module)
+    monkeypatch.setitem(estimators._MODULES, "refusing", "_mncrl_test_refusing")
+    out = tmp_path / "fit.npz"
+    capsys.readouterr()
+    assert main(["fit", str(data), "--estimator", "refusing", "--out", str(out)]) == 2
+    _one_error_line(capsys, "violates Assumption 4")
+    assert not out.exists()
+
+
+def test_real_entry_point_and_help(data, tmp_path):
+    out = tmp_path / "fit.npz"
+    run = subprocess.run([sys.executable, "-m", "mncrl", "fit", str(data), "--out", str(out),
+                          "--estimator", "nope"], capture_output=True, text=True)
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.count("\n") == 1 and "unknown estimator" in run.stderr
+    helps = subprocess.run([sys.executable, "-m", "mncrl", "fit", "--help"],
+                           capture_output=True, text=True)
+    for flag in ("--out", "--estimator", "--preset", "--latent-dim", "--seed", "--set",
+                 "--env-column", "--observational-env"):
+        assert flag in helps.stdout
+    helps = subprocess.run([sys.executable, "-m", "mncrl", "evaluate", "--help"],
+                           capture_output=True, text=True)
+    for flag in ("--rows", "--chunk", "--no-spearman", "--env-column"):
+        assert flag in helps.stdout
+
+
+def test_parse_overrides():
+    assert parse_overrides(["lr=1e-3", "mode=moments", "restarts=4", "steps=null",
+                            "batch-size=512", "x=2.0", "flag=true"]) == {
+        "lr": 1e-3, "mode": "moments", "restarts": 4, "steps": None, "batch_size": 512,
+        "x": 2.0, "flag": True}
