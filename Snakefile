@@ -25,6 +25,7 @@ include: "rules/estimate.smk"
 include: "rules/aggregate.smk"
 include: "rules/figures.smk"
 include: "rules/claims.smk"
+include: "rules/coverage.smk"  # ours (issue #5): identifiability maps
 
 
 rule all:
