@@ -124,7 +124,7 @@ def figure_parameters(wildcards, output):
         "roles": {label: entry_.get("role", "ours")
                   for label, entry_ in config["estimators"].items()},
     }
-    return json.dumps(params, sort_keys=True)
+    return json.dumps(params)  # keys in config order: the legend order of the figures
 
 
 def all_targets():
