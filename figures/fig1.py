@@ -19,6 +19,7 @@
 # z L — the variance density the paper's estimator minimises.
 
 # %% tags=["parameters"]
+figure = "fig1"
 out_stem = "figures/fig1"
 n_samples = 1000
 n_shown = 4

@@ -18,6 +18,7 @@
 
 # %% tags=["parameters"]
 metrics = {"fig2a": "results/fig2a/metrics.csv"}
+figure = "fig2a"  # claims with this figure name give the paper markers
 claims_file = "paper/claims.yaml"
 out_stem = "figures/fig2a"
 headline_metric = "mcc_paper"
@@ -35,7 +36,7 @@ labels = plots.ordered_labels(table["estimator"], list(estimators))
 names = {lab: estimators.get(lab, lab) for lab in labels}
 colours = plots.palette(labels)
 stats = plots.summary(table, ["d", "estimator"], headline_metric)
-paper = plots.paper_points(claims_file, "fig2a")
+paper = plots.paper_points(claims_file, figure)
 stats
 
 # %%
@@ -45,10 +46,11 @@ ax.set_xlabel("latent dimension d")
 ax.set_ylabel("MCC")
 ax.set_ylim(0, 1.05)
 plots.add_legend(ax, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
-ax.set_title("Fig. 2a: MCC vs d")
+title = plots.figure_title(figure, "MCC vs d")
+ax.set_title(title)
 plots.save_figure(fig, out_stem)
 
 # %%
-text = "# Fig. 2a: MCC vs d\n\n" + plots.markdown_table(stats, "d", labels, names, paper)
+text = f"# {title}\n\n" + plots.markdown_table(stats, "d", labels, names, paper)
 plots.save_text(text, f"{out_stem}.md")
 print(text)

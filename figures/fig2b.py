@@ -20,6 +20,7 @@
 
 # %% tags=["parameters"]
 metrics = {"fig2b": "results/fig2b/metrics.csv"}
+figure = "fig2b"  # claims with this figure name give the paper markers
 claims_file = "paper/claims.yaml"
 out_stem = "figures/fig2b"
 headline_metric = "mcc_paper"
@@ -37,7 +38,7 @@ labels = plots.ordered_labels(table["estimator"], list(estimators))
 names = {lab: estimators.get(lab, lab) for lab in labels}
 colours = plots.palette(labels)
 stats = plots.summary(table, ["p", "estimator"], headline_metric)
-paper = plots.paper_points(claims_file, "fig2b")
+paper = plots.paper_points(claims_file, figure)
 stats
 
 # %%
@@ -47,10 +48,11 @@ ax.set_xlabel("edge probability p")
 ax.set_ylabel("MCC")
 ax.set_ylim(0, 1.05)
 plots.add_legend(ax, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
-ax.set_title("Fig. 2b: MCC vs p")
+title = plots.figure_title(figure, "MCC vs p")
+ax.set_title(title)
 plots.save_figure(fig, out_stem)
 
 # %%
-text = "# Fig. 2b: MCC vs p\n\n" + plots.markdown_table(stats, "p", labels, names, paper)
+text = f"# {title}\n\n" + plots.markdown_table(stats, "p", labels, names, paper)
 plots.save_text(text, f"{out_stem}.md")
 print(text)

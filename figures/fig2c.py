@@ -21,6 +21,7 @@
 
 # %% tags=["parameters"]
 metrics = {"fig2c": "results/fig2c/metrics.csv"}
+figure = "fig2c"  # claims with this figure name give the paper markers
 claims_file = "paper/claims.yaml"
 out_stem = "figures/fig2c"
 headline_metric = "mcc_paper"
@@ -38,7 +39,7 @@ labels = plots.ordered_labels(table["estimator"], list(estimators))
 names = {lab: estimators.get(lab, lab) for lab in labels}
 colours = plots.palette(labels)
 stats = plots.summary(table, ["n", "estimator"], headline_metric)
-paper = plots.paper_points(claims_file, "fig2c")
+paper = plots.paper_points(claims_file, figure)
 stats
 
 # %%
@@ -56,10 +57,11 @@ ax.set_xlabel("samples per environment n")
 ax.set_ylabel("MCC")
 ax.set_ylim(0, 1.05)
 plots.add_legend(ax, loc="lower right", fontsize=8)
-ax.set_title("Fig. 2c: MCC vs n")
+title = plots.figure_title(figure, "MCC vs n")
+ax.set_title(title)
 plots.save_figure(fig, out_stem)
 
 # %%
-text = "# Fig. 2c: MCC vs n\n\n" + plots.markdown_table(stats, "n", labels, names, paper)
+text = f"# {title}\n\n" + plots.markdown_table(stats, "n", labels, names, paper)
 plots.save_text(text, f"{out_stem}.md")
 print(text)

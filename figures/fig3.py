@@ -16,6 +16,7 @@
 # shown 1-based as in the paper), nodes on a circle in topological order.
 
 # %% tags=["parameters"]
+figure = "fig3"
 out_stem = "figures/fig3"
 metrics = {}
 claims_file = "paper/claims.yaml"

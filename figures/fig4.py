@@ -18,6 +18,7 @@
 
 # %% tags=["parameters"]
 metrics = {"fig4": "results/fig4/metrics.csv"}
+figure = "fig4"  # claims with this figure name give the paper markers
 claims_file = "paper/claims.yaml"
 out_stem = "figures/fig4"
 headline_metric = "mcc_paper"
@@ -35,7 +36,7 @@ labels = plots.ordered_labels(table["estimator"], list(estimators))
 names = {lab: estimators.get(lab, lab) for lab in labels}
 colours = plots.palette(labels)
 stats = plots.summary(table, ["mixing_seed", "d", "estimator"], headline_metric)
-paper = plots.paper_points(claims_file, "fig4")
+paper = plots.paper_points(claims_file, figure)
 mixings = sorted(stats["mixing_seed"].unique())
 stats
 
@@ -51,12 +52,12 @@ for ax, seed in zip(axes[0], mixings, strict=True):
     ax.set_ylim(0, 1.05)
 axes[0][0].set_ylabel("MCC")
 plots.add_legend(axes[0][-1], loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
-fig.suptitle("Fig. 4: MCC vs d for other mixing matrices (paper: range over its 4 mixings)",
-             y=1.04)
+title = plots.figure_title(figure, "MCC vs d for other mixing matrices")
+fig.suptitle(f"{title} (paper: range over its 4 mixings)", y=1.04)
 plots.save_figure(fig, out_stem)
 
 # %%
-parts = ["# Fig. 4: MCC vs d, one table per mixing seed\n"]
+parts = [f"# {title}, one table per mixing seed\n"]
 for seed in mixings:
     s = stats[stats["mixing_seed"] == seed]
     parts.append(f"\n## mixing seed {seed}\n\n" + plots.markdown_table(s, "d", labels, names, paper))

@@ -16,6 +16,7 @@
 # Cells: mean ± standard error over seeds of the headline MCC; the paper's values alongside.
 
 # %% tags=["parameters"]
+figure = "table1"
 metrics = {"table1": "results/table1/metrics.csv"}
 claims_file = "paper/claims.yaml"
 out_stem = "figures/table1"
@@ -36,7 +37,7 @@ names = {lab: estimators.get(lab, lab) for lab in labels}
 stats = plots.summary(table, ["mechanism", "estimator"], headline_metric)
 _, claims = load_claims(claims_file)
 paper = {(c.estimator, c.select.get("mechanism")): c.statement or f"{c.paper:.2f}"
-         for c in claims if c.figure == "table1" and c.source == "paper"}
+         for c in claims if c.figure == figure and c.source == "paper"}
 mechanisms = sorted(stats["mechanism"].unique())
 stats
 

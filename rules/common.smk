@@ -115,6 +115,7 @@ def figure_parameters(wildcards, output):
     entry = config["figures"][wildcards.figure]
     exps = entry.get("experiments") or []
     params = {
+        "figure": wildcards.figure,
         "metrics": {name: f"{RESULTS}/{name}/metrics.csv" for name in exps},
         "claims_file": config["claims"]["file"],
         "out_stem": f"{FIGURES}/{wildcards.figure}",

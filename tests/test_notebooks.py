@@ -50,7 +50,7 @@ def run_notebook(name: str, tmp_path: Path, metrics: dict) -> Path:
     jupytext.write(nb, src)
     out_stem = tmp_path / "figures" / name
     out_stem.parent.mkdir(exist_ok=True)
-    params = {"metrics": metrics, "claims_file": str(ROOT / "paper/claims.yaml"),
+    params = {"figure": name, "metrics": metrics, "claims_file": str(ROOT / "paper/claims.yaml"),
               "out_stem": str(out_stem), "headline_metric": "mcc_paper",
               "estimators": LABELS, "roles": {}}
     papermill.execute_notebook(str(src), str(tmp_path / f"{name}.ipynb"), parameters=params,

@@ -5,6 +5,7 @@ and save figures/tables atomically."""
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -125,6 +126,15 @@ def _tick(v) -> str:
     if isinstance(v, int | np.integer) and abs(v) >= 1000:
         return f"{v:.0e}".replace("e+0", "e")
     return f"{v:g}" if isinstance(v, float | np.floating) else str(v)
+
+
+def figure_title(figure: str, what: str) -> str:
+    """'Fig. 2a: what' for the paper's figure names (fig2a, table1), else 'name: what'."""
+    m = re.fullmatch(r"(fig|table)(\d+)([a-z]?)", figure)
+    if not m:
+        return f"{figure}: {what}"
+    kind = "Fig." if m.group(1) == "fig" else "Table"
+    return f"{kind} {m.group(2)}{m.group(3)}: {what}"
 
 
 def paper_legend_handle():
