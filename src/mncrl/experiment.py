@@ -413,6 +413,12 @@ def _json_scalars(info: Mapping) -> dict:
     return out
 
 
+def _fit_record(entry: Mapping, seed: int, out: Outcome, status: str) -> dict:
+    return {"seed": seed, "estimator": entry["label"], "status": status,
+            "message": None if out.error is None else str(out.error), "seconds": out.seconds,
+            "info": {} if out.fit is None else _json_scalars(out.fit.info)}
+
+
 def run_cell(spec: Mapping):
     """Run one cell; returns (tidy DataFrame, info dict for the JSON sidecar)."""
     import pandas as pd
@@ -434,17 +440,15 @@ def run_cell(spec: Mapping):
     base_cols = {"experiment": exp, "cell": cell, **_scenario_columns(scenario)}
     rows, fits_info = [], []
     chunk = seeds_per_chunk(scenario, len(seeds), spec.get("max_batch_mb", 3000))
-    design_ok = None
+    design_ok: dict[int, bool] = {}  # per seed: random designs can differ between seeds
     for start in range(0, len(seeds), chunk):
         prepared = [prepare(scenario, spec, s) for s in seeds[start:start + chunk]]
-        design_ok = bool(assumption4(prepared[0].targets).satisfied)
+        design_ok.update({p.seed: bool(assumption4(p.targets).satisfied) for p in prepared})
         for entry, est, hp in resolved:
-            label = entry["label"]
-            keys = [stable_seed(exp, cell, p.seed, "fit", label) for p in prepared]
+            keys = [stable_seed(exp, cell, p.seed, "fit", entry["label"]) for p in prepared]
             outcomes = fit_chunk(est, hp, prepared, keys, scenario.d)
-            has_obs = prepared[0].obs_train is not None
-            scored_on = "observational" if est.needs_observational and has_obs \
-                else "interventional"
+            scored_on = "observational" if est.needs_observational and \
+                prepared[0].obs_train is not None else "interventional"
             for p, out in zip(prepared, outcomes, strict=True):
                 if out.error is None:
                     values, status = evaluate_fit(out.fit, p, scored_on, metrics), "ok"
@@ -452,24 +456,18 @@ def run_cell(spec: Mapping):
                     values = {m: float("nan") for m in metrics
                               if m != "target_f1" or est.reports_targets}
                     status = type(out.error).__name__
-                fits_info.append({"seed": p.seed, "estimator": label, "status": status,
-                                  "message": None if out.error is None else str(out.error),
-                                  "seconds": out.seconds,
-                                  "info": {} if out.fit is None else _json_scalars(out.fit.info)})
-                for metric in metrics:
-                    if metric not in values:
-                        continue
-                    rows.append({**base_cols, "n_envs": len(p.train_envs),
-                                 "a4_satisfied": design_ok, "seed": p.seed, "estimator": label,
-                                 "estimator_name": entry["estimator"],
-                                 "preset": entry.get("preset") or est.default_preset or "",
-                                 "role": entry.get("role", "ours"), "scored_on": scored_on,
-                                 "metric": metric, "value": values[metric],
-                                 "seconds": out.seconds, "status": status})
+                fits_info.append(_fit_record(entry, p.seed, out, status))
+                fit_cols = {**base_cols, "n_envs": len(p.train_envs),
+                            "a4_satisfied": design_ok[p.seed], "seed": p.seed,
+                            "estimator": entry["label"], "estimator_name": entry["estimator"],
+                            "preset": entry.get("preset") or est.default_preset or "",
+                            "role": entry.get("role", "ours"), "scored_on": scored_on}
+                rows += [{**fit_cols, "metric": m, "value": values[m], "seconds": out.seconds,
+                          "status": status} for m in metrics if m in values]
         del prepared
     frame = pd.DataFrame(rows)
-    info = {"spec": dict(spec), "scenario": scenario.to_dict(), "a4_satisfied": design_ok,
-            "fits": fits_info}
+    info = {"spec": dict(spec), "scenario": scenario.to_dict(),
+            "a4_satisfied": {str(k): v for k, v in design_ok.items()}, "fits": fits_info}
     return frame, info
 
 
