@@ -15,6 +15,7 @@ Every problem with the input raises :class:`~mncrl.errors.MncrlError` with one c
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 
 import numpy as np
@@ -25,6 +26,17 @@ from mncrl.errors import DataError, MncrlError
 from mncrl.estimators.base import Fit
 
 RANK_TOL = 1e-6
+
+
+def single_threaded_blas():
+    """Context limiting BLAS to one thread: products of tall, thin blocks (n x m, m <= ~100)
+    gain little from threads, and multi-threaded OpenBLAS slows down by 10-50x when the cores
+    are busy (parallel workflow jobs, XLA's own threads). No-op without threadpoolctl."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn depends on threadpoolctl
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def estimate_latent_dim(envs, rel_tol: float = RANK_TOL) -> int:
@@ -38,10 +50,11 @@ def estimate_latent_dim(envs, rel_tol: float = RANK_TOL) -> int:
     n = sum(len(b) for b in blocks)
     mu = sum(b.sum(axis=0, dtype=np.float64) for b in blocks) / n
     C = np.zeros((blocks[0].shape[1],) * 2)
-    for b in blocks:
-        for start in range(0, len(b), 1 << 16):
-            c = b[start:start + (1 << 16)].astype(np.float64) - mu
-            C += np.dot(c.T, c)
+    with single_threaded_blas():
+        for b in blocks:
+            for start in range(0, len(b), 1 << 16):
+                c = b[start:start + (1 << 16)].astype(np.float64) - mu
+                C += np.dot(c.T, c)
     eig = np.linalg.eigvalsh(C / max(n - 1, 1))
     top = eig.max()
     if not top > 0:
@@ -245,10 +258,12 @@ def unmix(X, W, *, block: int = 1 << 16) -> np.ndarray:
     dtype = np.float32 if X.dtype == np.float32 else np.float64
     W = np.asarray(W, dtype=dtype)
     out = np.empty((X.shape[0], W.shape[1]), dtype=dtype)
-    for start in range(0, X.shape[0], block):
-        out[start:start + block] = np.dot(X[start:start + block].astype(dtype, copy=False), W)
+    with single_threaded_blas():
+        for start in range(0, X.shape[0], block):
+            out[start:start + block] = np.dot(X[start:start + block].astype(dtype, copy=False),
+                                              W)
     return out
 
 
 __all__ = ["RANK_TOL", "as_environments", "check_envs", "estimate_latent_dim", "fit", "fit_many",
-           "split_by_env", "unmix"]
+           "single_threaded_blas", "split_by_env", "unmix"]

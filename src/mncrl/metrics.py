@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from mncrl.api import single_threaded_blas
 from mncrl.errors import MncrlError
 
 PAPER_CHUNK = 5000
@@ -59,12 +60,13 @@ def abs_correlations(Z, Zhat) -> np.ndarray:
     czh = np.zeros((Z.shape[1], Zhat.shape[1]))
     vz = np.zeros(Z.shape[1])
     vh = np.zeros(Zhat.shape[1])
-    for start in range(0, n, _ROWS_PER_PASS):
-        a = Z[start:start + _ROWS_PER_PASS].astype(np.float64) - mu_z
-        b = Zhat[start:start + _ROWS_PER_PASS].astype(np.float64) - mu_h
-        czh += np.dot(a.T, b)
-        vz += np.einsum("ij,ij->j", a, a)
-        vh += np.einsum("ij,ij->j", b, b)
+    with single_threaded_blas():
+        for start in range(0, n, _ROWS_PER_PASS):
+            a = Z[start:start + _ROWS_PER_PASS].astype(np.float64) - mu_z
+            b = Zhat[start:start + _ROWS_PER_PASS].astype(np.float64) - mu_h
+            czh += np.dot(a.T, b)
+            vz += np.einsum("ij,ij->j", a, a)
+            vh += np.einsum("ij,ij->j", b, b)
     denom = np.sqrt(np.outer(vz, vh))
     # columns whose variance is at the rounding level of their mean count as constant
     tiny_z = vz <= (1e-14 * n) * np.maximum(mu_z ** 2, 1e-300)

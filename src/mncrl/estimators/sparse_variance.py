@@ -465,17 +465,20 @@ def _prepare(problems, layout: Layout, need_rows: bool):
     if need_rows:
         shape = (P, layout.n_max, K, m) if layout.equal else (P, sum(layout.counts), m)
         X = jnp.zeros(shape, jnp.float32)
-    for p, blocks in enumerate(problems):
-        for k, block in enumerate(blocks):
-            centred = np.asarray(block, dtype=np.float64)
-            centred = centred - centred.mean(axis=0)
-            S[p, k] = np.dot(centred.T, centred) / (len(centred) - 1)
-            if need_rows:
-                rows = jnp.asarray(centred.astype(np.float32))
-                if layout.equal:
-                    X = _put_equal(X, rows[None, :, None, :], p, k)
-                else:
-                    X = _put_flat(X, rows[None], p, layout.offsets[k])
+    from mncrl.api import single_threaded_blas
+
+    with single_threaded_blas():
+        for p, blocks in enumerate(problems):
+            for k, block in enumerate(blocks):
+                centred = np.asarray(block, dtype=np.float64)
+                centred = centred - centred.mean(axis=0)
+                S[p, k] = np.dot(centred.T, centred) / (len(centred) - 1)
+                if need_rows:
+                    rows = jnp.asarray(centred.astype(np.float32))
+                    if layout.equal:
+                        X = _put_equal(X, rows[None, :, None, :], p, k)
+                    else:
+                        X = _put_flat(X, rows[None], p, layout.offsets[k])
     if not np.isfinite(S).all():
         raise MncrlError(f"{NAME}: the data contain NaN/Inf or overflow float64")
     return jax.device_put(S.astype(np.float32)), X
