@@ -3,32 +3,33 @@
 Principle. With X = Z L and a do-intervention on the set T_k, the projection X w has zero
 variance in environment k exactly when the latent coefficient vector L w is supported on T_k.
 The null space N_k of the environment covariance S_k is therefore spanned by the true unmixing
-columns of the intervened latents, and an intersection of null spaces is the span of the
-unmixing columns of the latents intervened in all of those environments (a *flat*). Under
-Assumption 4 the flat of the *signature* of node j (the set of environments intervening on j)
-is exactly the line of the j-th unmixing column, and signatures of different nodes are not
-nested.
+columns of the intervened latents, and the common null space of a set E of environments is
+spanned by the unmixing columns of the latents intervened in all of them (a *flat*). Under
+Assumption 4 the flat of the *signature* of node j (the environments intervening on j) is
+exactly the line of the j-th unmixing column, and signatures of different nodes are not nested.
 
 Algorithm (targets unknown):
 
-1. :func:`moments` — a pilot on a strided subsample gives the signal subspace (PCA when
-   m > d) and a whitening transform; one chunked pass over each environment then forms the
-   centred covariances of the *whitened* data, so that float64 keeps the smallest signal
-   eigenvalues even when the latent variances span ten orders of magnitude.
-2. :func:`null_spaces` — per-environment eigen-decompositions. The null space is the bottom
-   cluster of the pooled spectra, separated by the first eigenvalue ratio larger than
-   ``null_gap``. With observation noise (noise floor above the numerical floor) the spectra are
-   taken in orthonormal coordinates, where the noise is isotropic; without, in whitened
-   coordinates, where the numerical floor is isotropic.
-3. :func:`find_blocks` — peel the latents one by one. Each round grows an environment set E
-   first-fit while the flat V_E still holds a latent not found in earlier rounds (how many
-   found latents lie in V_E is combinatorial: found latent i lies in V_E iff E is inside its
-   signature). The final E is a maximal signature; under Assumption 4 its flat is one line.
+1. :func:`moments` -- a pilot on a strided subsample gives the signal subspace (PCA when m > d)
+   and a whitening transform; one chunked pass over each environment then forms the centred
+   covariances of the *whitened* data, so that float64 keeps the smallest signal eigenvalues
+   even when the latent variances span ten orders of magnitude.
+2. :func:`noise_floor` -- the eigenvalues of all S_k are pooled; the noise floor is the bottom
+   cluster, separated from the signal by the first ratio larger than ``null_gap``. Without
+   observation noise the floor is numerical and isotropic in whitened coordinates (regime
+   "noiseless"); with noise it is isotropic in orthonormal coordinates of the signal subspace
+   (regime "noisy"), where it must form a tight cluster (spread <= ``floor_spread``).
+3. :func:`find_blocks` -- peel the latents one by one. A set E has a common zero-variance
+   direction iff the smallest eigenvalue of sum_{k in E} S_k stays at the floor (one joint
+   minimisation per test: no error propagates from one environment's estimate to the next).
+   Each round grows E first-fit while its flat still holds a latent not found in earlier
+   rounds (found latent i lies in the flat of E iff E is inside its signature). The final E is
+   a maximal signature; under Assumption 4 its flat is one line: the unmixing column.
 4. The signatures are the estimated targets; Assumption 4 is checked on them and
    :class:`~mncrl.errors.NotIdentifiableError` is raised (with the estimated targets, the
    unseparated pairs and the latents that *are* recovered) instead of returning a guess.
 
-Everything after the covariances is a few hundred eigen-decompositions of at most d x d.
+Everything after the covariances is at most d * K symmetric eigen-decompositions of d x d.
 """
 
 from __future__ import annotations
@@ -45,14 +46,12 @@ from mncrl.interventions import assumption4
 DEFAULTS: dict = {
     # Eigenvalues below floor_rtol x (largest eigenvalue) are numerically zero.
     "floor_rtol": 1e-13,
-    # Smallest ratio between the top of the bottom (noise-floor) cluster of eigenvalues and the
-    # next eigenvalue, pooled over environments, that separates null space from signal.
+    # Smallest ratio between the top of the noise-floor cluster and the next eigenvalue (pooled
+    # over environments) that separates the zero-variance directions from the signal.
     "null_gap": 100.0,
-    # Sine of the principal angle (whitened coordinates) below which a flat meets a null space
-    # (the minimum; see angle_safety).
-    "angle_tol": 1e-3,
-    # The tolerance is raised to angle_safety x the largest split-half null-space error.
-    "angle_safety": 10.0,
+    # Largest ratio top / bottom of the noise-floor cluster when there is observation noise
+    # (an isotropic noise floor is tight); a wider cluster means noise and signal overlap.
+    "floor_spread": 10.0,
     # Known observation-noise variance per coordinate of X; None = estimate it.
     "noise_var": None,
     # Rows per environment used by the pilot (whitening and, for m > d, PCA).
@@ -72,16 +71,14 @@ class Moments:
     """Per-environment centred covariances in *whitened* coordinates.
 
     ``covs`` (K x d x d) are the covariances of X @ ``transform`` (m x d); ``counts`` (K,) the
-    rows per environment; ``halves`` (K x 2 x d x d) the covariances of the first and second
-    half of every chunk of rows (used to measure how noisy the null-space estimates are). ``basis`` (m x d, orthonormal) spans the signal subspace and
-    ``transform = basis @ orth``: orthonormal coordinates x @ basis become whitened ones by
-    a right product with ``orth`` (d x d).
-    ``pca_noise`` is the mean discarded pilot eigenvalue when m > d (else None).
+    rows per environment. ``basis`` (m x d, orthonormal) spans the signal subspace and
+    ``transform = basis @ orth``: orthonormal coordinates x @ basis become whitened ones by a
+    right product with ``orth`` (d x d). ``pca_noise`` is the mean eigenvalue the pilot PCA
+    discarded (an estimate of the observation-noise variance) when m > d, else None.
     """
 
     covs: np.ndarray
     counts: np.ndarray
-    halves: np.ndarray
     transform: np.ndarray
     basis: np.ndarray
     orth: np.ndarray
@@ -89,28 +86,18 @@ class Moments:
 
 
 def _centred_cov(X: np.ndarray, shift: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """Sufficient statistics of X @ T for the two halves of every chunk of rows, computed in
-    chunks (no full copy) and shifted by ``shift`` for accuracy: (grams 2 x d x d, sums 2 x d,
-    counts 2)."""
+    """Covariance of X @ T, in chunks (no full copy), shifted by ``shift`` for accuracy."""
     n = X.shape[0]
     d = T.shape[1]
     s = shift @ T
-    grams = np.zeros((2, d, d))
-    sums = np.zeros((2, d))
-    counts = np.zeros(2)
+    gram = np.zeros((d, d))
+    total = np.zeros(d)
     for i in range(0, n, _CHUNK):
         Y = X[i : i + _CHUNK] @ T
         Y -= s
-        h = (Y.shape[0] + 1) // 2
-        for part, R in enumerate((Y[:h], Y[h:])):
-            grams[part] += R.T @ R
-            sums[part] += R.sum(axis=0)
-            counts[part] += R.shape[0]
-    return grams, sums, counts
-
-
-def _cov(gram: np.ndarray, total: np.ndarray, n: float) -> np.ndarray:
-    mean = total / max(n, 1)
+        gram += Y.T @ Y
+        total += Y.sum(axis=0)
+    mean = total / n
     return (gram - n * np.outer(mean, mean)) / max(n - 1, 1)
 
 
@@ -118,8 +105,7 @@ def _pilot(envs: list[np.ndarray], rows: int) -> tuple[np.ndarray, list[np.ndarr
     """Pooled covariance and per-environment means of a strided subsample."""
     covs, means, weights = [], [], []
     for X in envs:
-        step = max(1, X.shape[0] // rows)
-        P = X[::step]
+        P = X[:: max(1, X.shape[0] // rows)]
         mu = P.mean(axis=0)
         Pc = P - mu
         covs.append(Pc.T @ Pc / max(P.shape[0] - 1, 1))
@@ -137,29 +123,28 @@ def _sym_power(S: np.ndarray, power: float, floor_rtol: float) -> np.ndarray:
 
 def moments(envs: list[np.ndarray], latent_dim: int | None, *, pilot_rows: int = 4096,
             floor_rtol: float = 1e-13) -> Moments:
-    """Pilot (subspace + whitening) and one chunked pass of whitened covariances."""
+    """Pilot (signal subspace + whitening) and one chunked pass of whitened covariances.
+
+    ``latent_dim`` None: the numerical rank of the pilot covariance (eigenvalues above
+    1e3 x floor_rtol x the largest).
+    """
     P0, means = _pilot(envs, pilot_rows)
     m = P0.shape[0]
     evals, evecs = np.linalg.eigh(P0)
     evals, evecs = evals[::-1], evecs[:, ::-1]
     if latent_dim is None:
-        d = int(np.sum(evals > floor_rtol * max(evals[0], 0.0) * 1e3))
+        d = int(np.sum(evals > 1e3 * floor_rtol * max(evals[0], 0.0)))
     else:
         d = int(latent_dim)
     if not 1 <= d <= m:
         raise DataError(f"subspace: latent_dim must be between 1 and m={m}, got {d}")
     basis = evecs[:, :d] if d < m else np.eye(m)
     pca_noise = float(np.mean(evals[d:])) if d < m else None
-    Q = basis.T @ P0 @ basis
-    orth = _sym_power(Q, -0.5, floor_rtol)          # whitened = orthonormal @ orth
+    orth = _sym_power(basis.T @ P0 @ basis, -0.5, floor_rtol)
     transform = basis @ orth
-    covs, halves = [], []
-    for X, mu in zip(envs, means, strict=True):
-        grams, sums, cnt = _centred_cov(X, mu, transform)
-        covs.append(_cov(grams.sum(0), sums.sum(0), cnt.sum()))
-        halves.append(np.stack([_cov(grams[i], sums[i], cnt[i]) for i in range(2)]))
+    covs = np.stack([_centred_cov(X, mu, transform) for X, mu in zip(envs, means, strict=True)])
     counts = np.asarray([X.shape[0] for X in envs], dtype=np.int64)
-    return Moments(np.stack(covs), counts, np.stack(halves), transform, basis, orth, pca_noise)
+    return Moments(covs, counts, transform, basis, orth, pca_noise)
 
 
 def pooled(covs: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -168,21 +153,28 @@ def pooled(covs: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.einsum("k,kij->ij", w, covs)
 
 
-# -------------------------------------------------------------------------- null spaces
+# -------------------------------------------------------------------------- noise floor
 
 
 @dataclass(frozen=True)
-class NullSpaces:
-    """Per-environment null-space bases (whitened coordinates) and how they were found."""
+class Floor:
+    """The zero-variance level, in the coordinates where it is isotropic.
 
-    bases: list[np.ndarray]       # K arrays (d x n_k), orthonormal in whitened coordinates
-    dims: np.ndarray              # (K,) n_k
-    regime: str                   # "noiseless" (whitened spectra) or "noisy" (orthonormal)
-    threshold: float              # eigenvalues <= threshold (in the regime's coordinates) are null
-    noise_var: float              # estimated observation-noise variance (0 at the numerical floor)
-    gap: float                    # ratio at the split (smallest signal / largest null eigenvalue)
+    ``covs`` are the environment covariances in those coordinates and ``to_orth`` maps a
+    direction there to orthonormal coordinates of the signal subspace (w_orth = to_orth @ w). An eigenvalue <=
+    ``threshold`` is zero variance; ``top`` is the largest eigenvalue of the floor cluster.
+    """
+
+    regime: str                   # "noiseless" (whitened) or "noisy" (orthonormal)
+    covs: np.ndarray              # K x d x d
+    to_orth: np.ndarray           # d x d
+    threshold: float
+    top: float
+    gap: float                    # smallest signal / largest floor eigenvalue
+    spread: float                 # largest / smallest floor eigenvalue (noisy regime)
+    noise_var: float              # estimated observation-noise variance (0 when numerical)
+    dims: np.ndarray              # (K,) zero-variance dimensions per environment
     env_gaps: np.ndarray          # (K,) lambda_{n_k+1} / lambda_{n_k} per environment
-    errors: np.ndarray            # (K,) estimated sine error of every basis (split halves)
 
 
 def floor_split(spectra: np.ndarray, floor_rtol: float, null_gap: float):
@@ -190,7 +182,7 @@ def floor_split(spectra: np.ndarray, floor_rtol: float, null_gap: float):
 
     Eigenvalues are clamped at ``floor_rtol`` times the largest one, sorted, and the first
     consecutive ratio larger than ``null_gap`` (from the bottom) separates the two groups.
-    Returns (threshold, top of the bottom cluster, gap ratio, clamp) or None without a gap.
+    Returns (threshold, top of the floor cluster, gap ratio, bottom, clamp) or None.
     """
     top = float(spectra.max())
     if not np.isfinite(top) or top <= 0:
@@ -202,7 +194,7 @@ def floor_split(spectra: np.ndarray, floor_rtol: float, null_gap: float):
     if big.size == 0:
         return None
     i = int(big[0])
-    return float(np.sqrt(v[i] * v[i + 1])), float(v[i]), float(ratios[i]), clamp
+    return float(np.sqrt(v[i] * v[i + 1])), float(v[i]), float(ratios[i]), float(v[0]), clamp
 
 
 def _env_gaps(evals: np.ndarray, dims: np.ndarray, clamp: float, threshold: float) -> np.ndarray:
@@ -217,65 +209,45 @@ def _env_gaps(evals: np.ndarray, dims: np.ndarray, clamp: float, threshold: floa
     return gaps
 
 
-def _sin_max(A: np.ndarray, B: np.ndarray) -> float:
-    """Sine of the largest principal angle between two subspaces of equal dimension."""
-    if A.shape[1] == 0:
-        return 0.0
-    cos = np.linalg.svd(A.T @ B, compute_uv=False)
-    return float(np.sqrt(max(0.0, 1.0 - float(cos.min()) ** 2)))
+_NO_FLOOR = ("no environment has a zero-variance direction (no eigenvalue gap above the noise "
+             "floor): the data look observational or the interventions are not perfect, so the "
+             "subspace estimator cannot identify the latents")
 
 
-def null_spaces(covs_white: np.ndarray, halves_white: np.ndarray, orth: np.ndarray, *,
-                floor_rtol: float, null_gap: float, noise_var: float | None) -> NullSpaces:
-    """Estimate every N_k (see the module docstring for the two regimes).
-
-    Noiseless regime: the whitened spectra have a bottom cluster at the numerical clamp. Else
-    the spectra are read in orthonormal coordinates (isotropic noise floor), with the known or
-    PCA-estimated noise variance when available. The same split applied to the two half-sample
-    covariances gives two estimates of each N_k whose angle measures the estimation error.
-    """
-    ev_w, vec_w = np.linalg.eigh(covs_white)
+def noise_floor(covs_white: np.ndarray, orth: np.ndarray, *, floor_rtol: float, null_gap: float,
+                floor_spread: float, noise_var: float | None) -> Floor:
+    """Decide the regime and the zero-variance threshold (see the module docstring)."""
     orth_inv = np.linalg.inv(orth)                 # x_orth = x_white @ orth_inv
     covs_o = orth_inv.T @ covs_white @ orth_inv
-    ev_o, vec_o = np.linalg.eigh(covs_o)
-    clamp_o = floor_rtol * float(ev_o.max())
-    known = noise_var is not None and noise_var > clamp_o
+    ev_w = np.linalg.eigvalsh(covs_white)
+    ev_o = np.linalg.eigvalsh(covs_o)
+    known = noise_var is not None and noise_var > floor_rtol * float(ev_o.max())
     split = floor_split(ev_w, floor_rtol, null_gap)
-    noiseless = not known and split is not None and split[1] <= split[3] * (1 + 1e-9)
-    if noiseless:
-        to_white = np.eye(covs_white.shape[1])
-        evals, vecs, halves = ev_w, vec_w, halves_white
-        regime, noise = "noiseless", 0.0
-    else:
-        to_white = orth_inv                        # directions: w_white = orth_inv @ w_orth
-        halves = orth_inv.T @ halves_white @ orth_inv
-        evals, vecs = ev_o, vec_o
-        if known:
-            split = (float(noise_var * np.sqrt(null_gap)), float(noise_var), float("nan"), clamp_o)
-        else:
-            split = floor_split(evals, floor_rtol, null_gap)
-        regime = "noisy"
+    if not known and split is not None and split[1] <= split[4] * (1 + 1e-9):
+        threshold, top, gap, _, clamp = split
+        dims = np.sum(ev_w <= threshold, axis=1)
+        return Floor("noiseless", covs_white, orth, threshold, top, gap, 1.0, 0.0, dims,
+                     _env_gaps(ev_w, dims, clamp, threshold))
+    split = floor_split(ev_o, floor_rtol, null_gap)
     if split is None:
+        raise NotIdentifiableError(_NO_FLOOR)
+    threshold, top, gap, bottom, clamp = split
+    spread = top / bottom
+    if spread > floor_spread:
         raise NotIdentifiableError(
-            "no environment has a zero-variance direction (no eigenvalue gap above the noise "
-            "floor): the data look observational or the interventions are not perfect, so "
-            "the subspace estimator cannot identify the latents")
-    threshold, _, gap, clamp = split
-    dims = np.sum(evals <= threshold, axis=1)
-    if not noiseless:
-        noise = float(np.median(evals[evals <= threshold])) if dims.sum() else 0.0
-    bases = [_basis(to_white, vecs[k][:, : int(dims[k])]) for k in range(len(dims))]
-    _, hvecs = np.linalg.eigh(halves)
-    errors = np.array([
-        _sin_max(_basis(to_white, hvecs[k, 0][:, : int(n)]),
-                 _basis(to_white, hvecs[k, 1][:, : int(n)])) / 2.0
-        for k, n in enumerate(dims)])
-    env_gaps = _env_gaps(evals, dims, clamp, threshold)
-    return NullSpaces(bases, dims, regime, threshold, noise, gap, env_gaps, errors)
-
-
-def _basis(to_white: np.ndarray, V: np.ndarray) -> np.ndarray:
-    return _orthonormal(to_white @ V)
+            f"no clean noise floor: the smallest eigenvalues of the environment covariances "
+            f"spread over a factor {spread:.3g} (> floor_spread={floor_spread:g}) below the first "
+            f"gap, so observation noise and signal overlap (noise too large for these data)")
+    dims = np.sum(ev_o <= threshold, axis=1)
+    if dims.sum() == 0:
+        raise NotIdentifiableError(_NO_FLOOR)
+    noise = float(np.median(ev_o[ev_o <= threshold]))
+    if known and not (noise_var / floor_spread <= noise <= noise_var * floor_spread):
+        raise NotIdentifiableError(
+            f"the zero-variance eigenvalues (median {noise:.3g}) do not match the observation "
+            f"noise variance {noise_var:.3g}: the floor cannot be located")
+    return Floor("noisy", covs_o, np.eye(covs_o.shape[1]), threshold, top, gap, spread, noise,
+                 dims, _env_gaps(ev_o, dims, clamp, threshold))
 
 
 # ---------------------------------------------------------------------------- search
@@ -285,8 +257,8 @@ def _basis(to_white: np.ndarray, V: np.ndarray) -> np.ndarray:
 class Block:
     """A maximal signature found by the search.
 
-    ``signature`` (K bool): the environments whose null space contains ``flat`` (d x r,
-    orthonormal, whitened coordinates); ``new`` latents not found before share this signature.
+    ``signature`` (K bool): the environments whose null spaces contain ``flat`` (d x r,
+    orthonormal, floor coordinates); ``new`` latents not found before share this signature.
     The block is a recovered latent iff ``new == 1`` and ``flat`` is a line.
     """
 
@@ -299,103 +271,99 @@ class Block:
         return self.new == 1 and self.flat.shape[1] == 1
 
 
-def _orthonormal(B: np.ndarray) -> np.ndarray:
-    if B.shape[1] == 0:
-        return B
-    Q, _ = np.linalg.qr(B)
-    return Q
+def _bound(size: int, floor: Floor) -> float:
+    """Largest eigenvalue of a sum of ``size`` covariances along a common null direction."""
+    return (size - 1) * floor.top + floor.threshold
 
 
-def _complement(U: np.ndarray) -> np.ndarray:
-    """Orthonormal basis of the orthogonal complement of span(U) (U orthonormal)."""
-    d, n = U.shape
-    Q, _ = np.linalg.qr(U, mode="complete") if n else (np.eye(d), None)
-    return Q[:, n:]
+def common_null(S_sum: np.ndarray, size: int, floor: Floor) -> np.ndarray:
+    """Basis of the common zero-variance directions of ``size`` environments whose covariances
+    sum to ``S_sum``: eigenvectors with eigenvalue <= (size - 1) * floor.top + threshold."""
+    evals, evecs = np.linalg.eigh(S_sum)
+    return evecs[:, : int(np.sum(evals <= _bound(size, floor)))]
 
 
-def _meet(B: np.ndarray, U: np.ndarray, R: np.ndarray, tol: float):
-    """span(B) intersected with span(U) (R spans the complement of U), all orthonormal.
-
-    Returns (basis of the intersection, largest accepted sin^2, smallest rejected sin^2).
-    Uses whichever of U or R has fewer columns.
-    """
-    r = B.shape[1]
-    if R.shape[1] == 0:
-        return B, 0.0, 1.0
-    if U.shape[1] == 0:
-        return B[:, :0], 0.0, 1.0
-    if R.shape[1] <= U.shape[1]:
-        _, sin, Vt = np.linalg.svd(R.T @ B, full_matrices=True)
-        sin2 = np.concatenate([sin**2, np.zeros(r - sin.size)])          # descending
-        q = int(np.sum(sin2 > tol**2))
-        keep = Vt[q:]
-        acc = float(sin2[q]) if q < r else 0.0
-        rej = float(sin2[q - 1]) if q > 0 else 1.0
-    else:
-        _, cos, Vt = np.linalg.svd(U.T @ B, full_matrices=True)
-        sin2 = np.concatenate([1.0 - cos**2, np.ones(r - cos.size)])    # ascending
-        c = int(np.sum(sin2 <= tol**2))
-        keep = Vt[:c]
-        acc = float(sin2[c - 1]) if c > 0 else 0.0
-        rej = float(sin2[c]) if c < r else 1.0
-    return B @ keep.T, acc, rej
-
-
-def find_blocks(bases: list[np.ndarray], d: int, tol: float):
+def find_blocks(floor: Floor):
     """Peel latents: one maximal signature per round until all d latents are accounted for.
 
-    ``bases`` are orthonormal null-space bases (d x n_k). Environments are tried in order of
-    decreasing null dimension. Returns the blocks and, as a diagnostic, the largest accepted
-    and the smallest rejected sin^2 over all intersection tests.
+    Each round grows E first-fit over the environments (in order of decreasing zero-variance
+    dimension), accepting an environment when E plus it still has a common null direction
+    holding a latent not found before. Because that test is monotone (a larger E never passes
+    when a smaller one fails), the run of candidates first-fit would accept next is the longest
+    prefix of the remaining candidates that passes *jointly*: it is found with an exponential
+    then binary search, so a round costs O(rejections + log K) eigenvalue decompositions.
+
+    Returns the blocks and, as a diagnostic, the largest eigenvalue counted as zero variance
+    and the smallest counted as signal, each relative to its acceptance bound (far below and
+    far above 1 when the decisions are clear-cut).
     """
-    K = len(bases)
-    dims = np.array([b.shape[1] for b in bases])
+    covs, dims = floor.covs, floor.dims
+    K, d, _ = covs.shape
     order = [int(k) for k in np.argsort(-dims, kind="stable") if dims[k] > 0]
-    comps = [_complement(b) for b in bases]
     blocks: list[Block] = []
     sigs = np.zeros((0, K), dtype=bool)
     news = np.zeros(0, dtype=np.int64)
     found = 0
-    accepted_max, rejected_min = 0.0, 1.0
+    margin = [0.0, np.inf]
+    memo: dict[bytes, int] = {}
+
+    def count(members: np.ndarray) -> int:
+        """Common zero-variance dimension of an environment set (memoised)."""
+        key = members.tobytes()
+        if key not in memo:
+            size = int(members.sum())
+            bound = _bound(size, floor)
+            evals = np.linalg.eigvalsh(covs[members].sum(axis=0))
+            c = int(np.sum(evals <= bound))
+            memo[key] = c
+            if c > 0:
+                margin[0] = max(margin[0], float(evals[c - 1]) / bound)
+            if c < d:
+                margin[1] = min(margin[1], float(evals[c]) / bound)
+        return memo[key]
+
+    def unfound(members: np.ndarray, c: int) -> int:
+        """Of c common null directions, how many belong to latents not found yet."""
+        return c - int(news[np.all(sigs[:, members], axis=1)].sum())
+
+    def passes(E: np.ndarray, run: list[int]) -> bool:
+        M = E.copy()
+        M[run] = True
+        return unfound(M, count(M)) >= 1
+
     while found < d:
         E = np.zeros(K, dtype=bool)
-        inside_sigs, inside_new = sigs, news      # found blocks whose signature contains E
-        B = np.eye(d)
-        for k in order:
-            meet, acc, rej = _meet(B, bases[k], comps[k], tol)
-            c = meet.shape[1]
-            rejected_min = min(rejected_min, rej)
-            if c == 0:
+        c_E = d
+        rest = list(order)
+        while rest:
+            first = E.copy()
+            first[rest[0]] = True
+            if unfound(first, min(c_E, int(dims[rest[0]]))) < 1 or not passes(E, rest[:1]):
+                rest = rest[1:]                       # rejected for good (monotone test)
                 continue
-            keep = inside_sigs[:, k]
-            if c - int(inside_new[keep].sum()) < 1:
-                continue
-            accepted_max = max(accepted_max, acc)
-            E[k] = True
-            inside_sigs, inside_new = inside_sigs[keep], inside_new[keep]
-            B = meet
-        new = B.shape[1] - int(inside_new.sum())
+            good, step = 1, 2
+            while step <= len(rest) and passes(E, rest[:step]):
+                good, step = step, 2 * step
+            bad = min(step, len(rest) + 1)            # first length known (or assumed) to fail
+            while bad - good > 1:
+                mid = (good + bad) // 2
+                good, bad = (mid, bad) if passes(E, rest[:mid]) else (good, mid)
+            E[rest[:good]] = True
+            c_E = count(E)
+            rest = rest[good + 1 :]                   # rest[good] fails with the new E
+        size = int(E.sum())
+        flat = common_null(covs[E].sum(axis=0), size, floor) if size else np.eye(d)
+        new = unfound(E, flat.shape[1])
         if new < 1:
             raise NotIdentifiableError(
-                "inconsistent null-space dimensions (the flats do not add up to the latent "
-                "dimension); the noise floor or angle_tol does not fit these data")
+                "inconsistent zero-variance dimensions (the common null spaces do not add up to "
+                "the latent dimension): the noise floor does not fit these data")
         new = min(new, d - found)
-        blocks.append(Block(E, new, B))
+        blocks.append(Block(E, new, flat))
         sigs = np.vstack([sigs, E])
         news = np.append(news, new)
         found += new
-    return blocks, accepted_max, rejected_min
-
-
-def refine_line(bases: list[np.ndarray], signature: np.ndarray) -> np.ndarray:
-    """Least-squares intersection of the null spaces in ``signature``: the eigenvector of the
-    smallest eigenvalue of sum_k (I - P_k)."""
-    d = bases[0].shape[0]
-    M = np.zeros((d, d))
-    for k in np.flatnonzero(signature):
-        M += np.eye(d) - bases[k] @ bases[k].T
-    _, V = np.linalg.eigh(M)
-    return V[:, 0]
+    return blocks, margin[0], margin[1]
 
 
 def block_targets(blocks: list[Block]) -> np.ndarray:
@@ -428,13 +396,11 @@ def check_hparams(hparams: dict) -> dict:
         raise MncrlError(f"subspace: unknown hyper-parameter(s) {sorted(unknown)}; "
                          f"choose from {sorted(DEFAULTS)}")
     hp = {**DEFAULTS, **hparams}
-    for name in ("floor_rtol", "angle_tol"):
-        if not 0 < float(hp[name]) < 1:
-            raise MncrlError(f"subspace: {name} must be in (0, 1), got {hp[name]}")
-    if not float(hp["angle_safety"]) >= 1:
-        raise MncrlError(f"subspace: angle_safety must be >= 1, got {hp['angle_safety']}")
-    if not float(hp["null_gap"]) > 1:
-        raise MncrlError(f"subspace: null_gap must be > 1, got {hp['null_gap']}")
+    if not 0 < float(hp["floor_rtol"]) < 1e-3:
+        raise MncrlError(f"subspace: floor_rtol must be in (0, 1e-3), got {hp['floor_rtol']}")
+    for name in ("null_gap", "floor_spread"):
+        if not float(hp[name]) > 1:
+            raise MncrlError(f"subspace: {name} must be > 1, got {hp[name]}")
     if hp["noise_var"] is not None and not float(hp["noise_var"]) >= 0:
         raise MncrlError(f"subspace: noise_var must be >= 0 or None, got {hp['noise_var']}")
     if int(hp["pilot_rows"]) < 2:
@@ -448,8 +414,9 @@ def fit(envs: list[np.ndarray], *, key: int | None = None, latent_dim: int | Non
 
     ``key`` is accepted for interface compatibility and unused (the estimator is deterministic).
     ``latent_dim`` defaults to the numerical rank of the pooled covariance (pass it for noisy
-    data with m > d). Raises NotIdentifiableError when the estimated signatures do not
-    separate the latents, DataError on malformed input.
+    data with m > d). An environment without zero-variance directions (e.g. observational)
+    is allowed and simply never enters a signature. Raises NotIdentifiableError when the
+    estimated signatures do not separate the latents, DataError on malformed input.
     """
     t0 = time.perf_counter()
     hp = check_hparams(hparams)
@@ -472,12 +439,10 @@ def fit_moments(mom: Moments, **hparams) -> Fit:
     covs = rewhite @ mom.covs @ rewhite
     orth = mom.orth @ rewhite
     noise_var = hp["noise_var"] if hp["noise_var"] is not None else mom.pca_noise
-    halves = rewhite @ mom.halves @ rewhite
-    ns = null_spaces(covs, halves, orth, floor_rtol=hp["floor_rtol"], null_gap=hp["null_gap"],
-                     noise_var=noise_var)
-    tol = angle_tolerance(ns.errors, hp["angle_tol"], hp["angle_safety"])
+    floor = noise_floor(covs, orth, floor_rtol=hp["floor_rtol"], null_gap=hp["null_gap"],
+                        floor_spread=hp["floor_spread"], noise_var=noise_var)
     t1 = time.perf_counter()
-    blocks, acc, rej = find_blocks(ns.bases, d, tol)
+    blocks, acc, rej = find_blocks(floor)
     t2 = time.perf_counter()
 
     targets = block_targets(blocks)
@@ -486,20 +451,19 @@ def fit_moments(mom: Moments, **hparams) -> Fit:
         "method": "subspace",
         "latent_dim": d,
         "reduced": mom.basis.shape[0] > d,
-        "regime": ns.regime,
-        "noise_var": ns.noise_var,
-        "null_threshold": ns.threshold,
-        "null_gap": ns.gap,
-        "null_dims": ns.dims.tolist(),
-        "env_gaps": ns.env_gaps.tolist(),
+        "regime": floor.regime,
+        "noise_var": floor.noise_var,
+        "null_threshold": floor.threshold,
+        "null_gap": floor.gap,
+        "floor_spread": floor.spread,
+        "null_dims": floor.dims.tolist(),
+        "env_gaps": floor.env_gaps.tolist(),
         "signatures": [np.flatnonzero(b.signature).tolist() for b in blocks for _ in range(b.new)],
-        "null_space_errors": ns.errors.tolist(),
-        "angle_tol": tol,
-        "angle_margin": {"accepted_max_sin2": acc, "rejected_min_sin2": rej},
+        "test_margin": {"accepted_max": acc, "rejected_min": rej},
         "assumption4": {"satisfied": report.satisfied,
                         "unseparated": [list(p) for p in report.unseparated]},
         "hparams": hp,
-        "timings": {"null_spaces": t1 - t0, "search": t2 - t1},
+        "timings": {"noise_floor": t1 - t0, "search": t2 - t1},
     }
     lines = [b.is_line for b in blocks for _ in range(b.new)]
     if not report.satisfied or not all(lines):
@@ -507,18 +471,15 @@ def fit_moments(mom: Moments, **hparams) -> Fit:
         recovered = [j for j, ok in enumerate(lines) if ok and j not in first]
         raise _not_identifiable(targets, report.unseparated, recovered, d)
 
-    W_white = np.stack([refine_line(ns.bases, b.signature) for b in blocks], axis=1)
-    # unit columns in whitened coordinates = unit pooled within-environment variance
-    W = _fix_signs(mom.basis @ (orth @ W_white))
+    W_floor = np.concatenate([b.flat for b in blocks], axis=1)       # d x d, floor coordinates
+    W_orth = floor.to_orth @ W_floor
+    W = mom.basis @ W_orth
+    # unit pooled within-environment variance: pooled covariance in orthonormal coordinates
+    orth_inv = np.linalg.inv(orth)
+    var = np.sum((orth_inv @ W_orth) ** 2, axis=0)                    # |w_white|^2
+    W = _fix_signs(W / np.sqrt(var))
     info["timings"]["closed_form"] = time.perf_counter() - t0
     return Fit(unmixing=W, targets=targets, info=info)
-
-
-def angle_tolerance(errors: np.ndarray, angle_tol: float, angle_safety: float) -> float:
-    """Sine tolerance of the intersection tests: ``angle_tol``, raised to ``angle_safety`` times
-    the largest estimated null-space error when the data are noisier than that."""
-    worst = float(np.max(errors)) if errors.size else 0.0
-    return float(max(angle_tol, angle_safety * worst))
 
 
 def _fix_signs(W: np.ndarray) -> np.ndarray:
