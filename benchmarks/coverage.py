@@ -6,8 +6,8 @@ Usage: .venv/bin/python benchmarks/coverage.py [--config config/config.yaml] [--
 
 For each case d:K, runs one coverage cell restricted to ``--draws`` design seeds and the first
 seed (every k, every estimator, no subsampling) twice -- the first run pays the JAX
-compilations -- and prints the second run's seconds per problem (data preparation, each
-estimator's fit, evaluation). Then projects the configured grid: for every cell of the
+compilations -- and prints the second run's CPU seconds per problem (data preparation, each
+estimator's fit, evaluation; CPU time is robust to other processes on shared cores). Then projects the configured grid: for every cell of the
 experiment, problems x per-problem cost of each estimator (as subsampled by the config),
 interpolating the cost in (K + 1) d^2 between the measured cases. Single-threaded (like the
 Snakemake jobs); the load average is printed because the machine is shared.
@@ -47,7 +47,7 @@ def measure(config: dict, name: str, d: int, K: int, draws: int, labels, repeats
         wall = time.perf_counter() - t0
         result = (info, wall)
     info, wall = result
-    per = {k: v / info["problems"] for k, v in info["timings"].items()}
+    per = {k: v / info["problems"] for k, v in info["cpu_seconds"].items()}
     per["wall"] = wall / info["problems"]
     return info["problems"], per
 
@@ -85,15 +85,17 @@ def main():
     ap.add_argument("--draws", type=int, default=1)
     ap.add_argument("--cases", default="6:12,10:20,20:9,20:20,20:40")
     ap.add_argument("--estimators", default="", help="comma-separated labels (default: all)")
+    ap.add_argument("--repeats", type=int, default=2, help="runs per case; the last is shown")
     args = ap.parse_args()
     config = load_config(args.config)
     labels = [x for x in args.estimators.split(",") if x]
     load0 = os.getloadavg()[0]
     costs = {}
-    print(f"{'case':>8} {'problems':>8}  seconds per problem (second run)")
+    print(f"{'case':>8} {'problems':>8}  CPU seconds per problem (second run; wall = "
+          "wall-clock per problem)")
     for case in args.cases.split(","):
         d, K = (int(x) for x in case.split(":"))
-        n, per = measure(config, args.experiment, d, K, args.draws, labels)
+        n, per = measure(config, args.experiment, d, K, args.draws, labels, args.repeats)
         costs[(K + 1) * d * d] = per
         stages = "  ".join(f"{k} {v:.3f}" for k, v in per.items())
         print(f"{d:>3}:{K:<4} {n:>8}  {stages}", flush=True)

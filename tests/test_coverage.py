@@ -68,9 +68,17 @@ def test_env_counts_and_sparsities():
 def test_default_grid_enumeration():
     s = cov.settings(config_yaml("config.yaml")["experiments"]["coverage"]["coverage"])
     cells = cov.coverage_cells(s)
+    # large (d, K) cells are split into jobs by design seed (draws_per_job: auto)
     assert [c.id for c in cells] == [
         "d-6_K-6", "d-6_K-12", "d-6_structured", "d-10_K-7", "d-10_K-10", "d-10_K-20",
-        "d-10_structured", "d-20_K-9", "d-20_K-20", "d-20_K-40", "d-20_structured"]
+        "d-10_structured", "d-20_K-9_r-0-9", "d-20_K-9_r-10-19", "d-20_K-20_r-0-6",
+        "d-20_K-20_r-7-13", "d-20_K-20_r-14-19", "d-20_K-40_r-0-3", "d-20_K-40_r-4-7",
+        "d-20_K-40_r-8-11", "d-20_K-40_r-12-15", "d-20_K-40_r-16-19", "d-20_structured"]
+    for (d, K), parts in itertools.groupby([c for c in cells if c.K], lambda c: (c.d, c.K)):
+        draws = [dz.draw for c in parts for dz in c.designs() if dz.k == 1]
+        assert draws == list(range(20)), (d, K)  # every design seed exactly once
+    one_job = cov.coverage_cells(cov.settings({"d": [20], "draws_per_job": 20}))
+    assert [c.id for c in one_job] == ["d-20_K-9", "d-20_K-20", "d-20_K-40", "d-20_structured"]
     n_random = sum(len(c.designs()) for c in cells if c.K is not None)
     # 20 designs x (d - 1) sparsities x number of distinct K, per d
     assert n_random == 20 * (5 * 2 + 9 * 3 + 19 * 3) == 1880
@@ -171,14 +179,32 @@ def test_settings_errors_name_the_key():
         cov.settings({"recovered": 0})
 
 
+def test_subsample_per_d():
+    sub = cov.settings({"subsample": {"sv-paper": {"designs": {6: 10, "20": 1},
+                                                   "seeds": {20: [0]}}}}).subsample_for("sv-paper")
+    assert sub == cov.Subsample.from_dict(json.loads(json.dumps(sub.to_dict())))
+
+    def runs(d, draw, seed, family="random"):
+        return sub.runs(cov.Design(d=d, family=family, K=d, k=1, draw=draw), seed)
+
+    assert runs(6, 9, 2) and not runs(6, 10, 0)
+    assert runs(20, 0, 0) and not runs(20, 1, 0) and not runs(20, 0, 1)
+    assert runs(10, 19, 2)  # no restriction at d = 10
+    assert runs(20, 5, 2, family="atomic")  # structured designs always run
+    assert cov.settings({}).subsample_for("x").runs(cov.Design(d=6, family="random", K=6), 0)
+    with pytest.raises(MncrlError, match=r"designs: keys must be latent dimensions"):
+        cov.settings({"subsample": {"a": {"designs": {"six": 1}}}})
+
+
 def test_config_hooks():
     config = config_yaml("config.yaml")
     cells = mx.experiment_cells(config, "coverage")
     assert [c.id for c in cells][:3] == ["d-6_K-6", "d-6_K-12", "d-6_structured"]
-    spec = cov.cell_spec(config, "coverage", "d-20_K-40")
+    spec = cov.cell_spec(config, "coverage", "d-20_K-40_r-4-7")
     assert spec["scenario"]["n"] == 20000 and spec["scenario"]["paired_noise"] is False
-    assert spec["coverage_cell"] == {"id": "d-20_K-40", "d": 20, "K": 40,
-                                     "ks": list(range(1, 20)), "draws": 20, "structured": []}
+    assert spec["coverage_cell"] == {"id": "d-20_K-40_r-4-7", "d": 20, "K": 40,
+                                     "ks": list(range(1, 20)), "draws": 4, "draw_start": 4,
+                                     "structured": []}
     json.dumps(spec)
     with pytest.raises(MncrlError, match="no cell 'd-7_K-1'"):
         cov.cell_spec(config, "coverage", "d-7_K-1")

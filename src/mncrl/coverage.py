@@ -85,7 +85,11 @@ DEFAULTS = {
     "recovered": 0.01,
     "strict": 0.001,
     "subsample": {},
+    "draws_per_job": "auto",
 }
+#: ``draws_per_job: auto`` splits a (d, K) cell into jobs of at most this much work, measured
+#: as design seeds x sparsities x (K + 1) x d^2 (proportional to the data each job simulates).
+JOB_WORK = 1.25e6
 #: Per-problem metrics besides the experiment's own (mcc, mcc_paper, amari, target_f1).
 RECOVERY_METRICS = ("not_identifiable", "latents_recovered", "identifiable_latents_recovered",
                     "unidentifiable_latents_recovered")
@@ -103,17 +107,40 @@ CLAIM_METRICS = ("rate_recovered_a4", "rate_recovered_a4_strict", "rate_recovere
 @dataclass(frozen=True)
 class Subsample:
     """Run an (expensive) estimator only on random designs with design seed < ``designs`` and
-    on ``seeds`` (None = all); structured designs always run on every seed."""
+    on ``seeds`` (None = no restriction); both can depend on d (``by_d``: (d, designs, seeds)
+    triples that replace the defaults at that d). Structured designs always run on every
+    seed."""
 
     designs: int | None = None
     seeds: tuple[int, ...] | None = None
+    by_d: tuple = ()
+
+    def limits(self, d: int) -> tuple[int | None, tuple[int, ...] | None]:
+        for dd, designs, seeds in self.by_d:
+            if dd == d:
+                return designs, seeds
+        return self.designs, self.seeds
 
     def runs(self, design: Design, seed: int) -> bool:
         if design.family != "random":
             return True
-        if self.seeds is not None and seed not in self.seeds:
+        designs, seeds = self.limits(design.d)
+        if seeds is not None and seed not in seeds:
             return False
-        return self.designs is None or design.draw < self.designs
+        return designs is None or design.draw < designs
+
+    def to_dict(self) -> dict:
+        def seeds_(x):
+            return None if x is None else list(x)
+        return {"designs": self.designs, "seeds": seeds_(self.seeds),
+                "by_d": [[d, n, seeds_(x)] for d, n, x in self.by_d]}
+
+    @classmethod
+    def from_dict(cls, v: Mapping) -> Subsample:
+        def seeds_(x):
+            return None if x is None else tuple(int(s) for s in x)
+        return cls(designs=v.get("designs"), seeds=seeds_(v.get("seeds")),
+                   by_d=tuple((int(d), n, seeds_(x)) for d, n, x in v.get("by_d") or ()))
 
 
 @dataclass(frozen=True)
@@ -128,6 +155,7 @@ class Settings:
     recovered: float
     strict: float
     subsample: tuple = ()   # (label, Subsample) pairs
+    draws_per_job: int | str = "auto"
 
     def subsample_for(self, label: str) -> Subsample:
         return dict(self.subsample).get(label, Subsample())
@@ -179,22 +207,50 @@ def settings(block: Mapping | None, where: str = "experiments.coverage.coverage"
     _need(isinstance(raw, Mapping), f"{where}.subsample must map estimator labels to "
                                     f"{{designs: N, seeds: [...]}}")
     for label, entry in raw.items():
-        entry = dict(entry or {})
-        bad = sorted(set(entry) - {"designs", "seeds"})
-        _need(not bad, f"{where}.subsample.{label}: unknown key '{bad[0] if bad else ''}'; "
-                       f"allowed: designs, seeds")
-        nd = entry.get("designs")
-        _need(nd is None or (_is_int(nd) and nd >= 0),
-              f"{where}.subsample.{label}.designs must be an integer >= 0, got {nd!r}")
-        seeds = entry.get("seeds")
-        _need(seeds is None or (isinstance(seeds, list | tuple) and all(_is_int(s) and s >= 0
-                                                                       for s in seeds)),
-              f"{where}.subsample.{label}.seeds must be a list of seeds, got {seeds!r}")
-        subsample.append((str(label), Subsample(
-            designs=None if nd is None else int(nd),
-            seeds=None if seeds is None else tuple(int(s) for s in seeds))))
+        subsample.append((str(label), _subsample(entry, f"{where}.subsample.{label}")))
+    dpj = values["draws_per_job"]
+    _need(dpj == "auto" or (_is_int(dpj) and dpj >= 1),
+          f"{where}.draws_per_job must be 'auto' or an integer >= 1, got {dpj!r}")
     return Settings(d=tuple(int(d) for d in ds), K=tuple(Ks), k=ks, designs=int(n),
-                    structured=tuple(structured), subsample=tuple(subsample), **thresholds)
+                    structured=tuple(structured), subsample=tuple(subsample),
+                    draws_per_job=dpj, **thresholds)
+
+
+def _subsample(entry, where: str) -> Subsample:
+    """``{designs: N | {d: N}, seeds: [..] | {d: [..]}}`` -> :class:`Subsample`."""
+    entry = dict(entry or {})
+    bad = sorted(set(entry) - {"designs", "seeds"})
+    _need(not bad, f"{where}: unknown key '{bad[0] if bad else ''}'; allowed: designs, seeds")
+
+    def designs_ok(x):
+        return x is None or (_is_int(x) and x >= 0)
+
+    def seeds_ok(x):
+        return x is None or (isinstance(x, list | tuple) and all(_is_int(v) and v >= 0
+                                                                 for v in x))
+
+    def by_d(value, ok, what):
+        if isinstance(value, Mapping):
+            out = {}
+            for key, v in value.items():
+                _need(_is_int(key) or (isinstance(key, str) and key.isdigit()),
+                      f"{where}.{what}: keys must be latent dimensions d, got {key!r}")
+                _need(ok(v), f"{where}.{what}.{key}: bad value {v!r}")
+                out[int(key)] = v
+            return None, out
+        _need(ok(value), f"{where}.{what}: bad value {value!r} (an integer >= 0 for designs, "
+                         f"a list of seeds for seeds, null, or a mapping d -> value)")
+        return value, {}
+
+    designs, designs_d = by_d(entry.get("designs"), designs_ok, "designs")
+    seeds, seeds_d = by_d(entry.get("seeds"), seeds_ok, "seeds")
+
+    def tup(x):
+        return None if x is None else tuple(int(v) for v in x)
+
+    ds = sorted(set(designs_d) | set(seeds_d))
+    triples = tuple((d, designs_d.get(d, designs), tup(seeds_d.get(d, seeds))) for d in ds)
+    return Subsample(designs=designs, seeds=tup(seeds), by_d=triples)
 
 
 def env_counts(d: int, rules: Sequence) -> list[int]:
@@ -295,7 +351,8 @@ def structured_designs(d: int, names: Sequence[str]) -> list[Design]:
 
 @dataclass(frozen=True)
 class CoverageCell:
-    """One Snakemake job: the random designs of one (d, K), or the structured designs of d."""
+    """One Snakemake job: the random designs of one (d, K) with design seeds
+    ``draw_start .. draw_start + draws - 1`` (all sparsities), or the structured designs of d."""
 
     id: str
     d: int
@@ -303,32 +360,53 @@ class CoverageCell:
     ks: tuple[int, ...] = ()
     draws: int = 0
     structured: tuple[str, ...] = ()
+    draw_start: int = 0
 
     def designs(self) -> list[Design]:
         if self.K is None:
             return structured_designs(self.d, self.structured)
         return [Design(d=self.d, family="random", K=self.K, k=k, draw=r)
-                for r in range(self.draws) for k in self.ks]
+                for r in range(self.draw_start, self.draw_start + self.draws) for k in self.ks]
 
     def to_dict(self) -> dict:
         return {"id": self.id, "d": self.d, "K": self.K, "ks": list(self.ks),
-                "draws": self.draws, "structured": list(self.structured)}
+                "draws": self.draws, "draw_start": self.draw_start,
+                "structured": list(self.structured)}
 
     @classmethod
     def from_dict(cls, v: Mapping) -> CoverageCell:
         return cls(id=str(v["id"]), d=int(v["d"]), K=None if v.get("K") is None else int(v["K"]),
                    ks=tuple(int(k) for k in v.get("ks") or ()), draws=int(v.get("draws", 0)),
-                   structured=tuple(v.get("structured") or ()))
+                   structured=tuple(v.get("structured") or ()),
+                   draw_start=int(v.get("draw_start", 0)))
+
+
+def draws_per_job(s: Settings, d: int, K: int, n_ks: int) -> int:
+    """Design seeds per job of a (d, K) cell (``auto``: at most :data:`JOB_WORK` per job, the
+    cell split into parts of equal size)."""
+    if s.designs <= 0:
+        return 1
+    if s.draws_per_job != "auto":
+        return min(int(s.draws_per_job), s.designs)
+    per_draw = max(n_ks, 1) * (K + 1) * d * d
+    most = max(1, int(JOB_WORK // per_draw))
+    parts = math.ceil(s.designs / most)
+    return math.ceil(s.designs / parts)
 
 
 def coverage_cells(s: Settings) -> list[CoverageCell]:
-    """Every cell: per d, one per K (random designs, all k), then the structured one."""
+    """Every cell: per d, the (d, K) cells of random designs (all k; split into several jobs
+    by design seed when large, see :func:`draws_per_job`), then the structured one."""
     cells = []
     for d in s.d:
         ks = tuple(sparsities(d, s.k))
         if s.designs > 0 and ks:
             for K in env_counts(d, s.K):
-                cells.append(CoverageCell(id=f"d-{d}_K-{K}", d=d, K=K, ks=ks, draws=s.designs))
+                step = draws_per_job(s, d, K, len(ks))
+                for lo in range(0, s.designs, step):
+                    n = min(step, s.designs - lo)
+                    cid = f"d-{d}_K-{K}" if n == s.designs else f"d-{d}_K-{K}_r-{lo}-{lo + n - 1}"
+                    cells.append(CoverageCell(id=cid, d=d, K=K, ks=ks, draws=n, draw_start=lo))
         structured = tuple(n for n in s.structured if n != "blocks" or d >= 4)
         if structured:
             cells.append(CoverageCell(id=f"d-{d}_structured", d=d, K=None,
@@ -545,9 +623,7 @@ def cell_spec(config: Mapping, name: str, cell_id: str) -> dict:
         "test_fraction": float(block.get("test_fraction", 0.25)),
         "metrics": list(block.get("metrics") or ["mcc", "mcc_paper", "amari", "target_f1"]),
         "max_batch_mb": int(config.get("max_batch_mb", 3000)),
-        "subsample": {label: {"designs": sub.designs,
-                              "seeds": None if sub.seeds is None else list(sub.seeds)}
-                      for label, sub in s.subsample},
+        "subsample": {label: sub.to_dict() for label, sub in s.subsample},
         "recovered": s.recovered,
         "strict": s.strict,
     }
@@ -626,12 +702,11 @@ def prepare(scenario, experiment: str, data_cell: str, seed: int, test_fraction:
     perm = sim.rng_for(split_seed, "split", 0).permutation(n)
     test_rows, train_rows = np.sort(perm[:n_test]), np.sort(perm[n_test:])
     K = K_all - int(s.observational)
-    train = [X[k, train_rows] for k in range(K_all)]
-    te_X = [X[k, test_rows] for k in range(K_all)]
-    te_Z = [Z[k, test_rows] for k in range(K_all)]
+    train = np.take(X, train_rows, axis=1)  # (K_all, n_train, m); a view per environment
+    te_X, te_Z = np.take(X, test_rows, axis=1), np.take(Z, test_rows, axis=1)
     obs = bool(s.observational)
-    return Prepared(seed=int(seed), train_envs=train[:K], test_X=interleave(te_X[:K]),
-                    test_Z=interleave(te_Z[:K]),
+    return Prepared(seed=int(seed), train_envs=list(train[:K]),
+                    test_X=interleave(list(te_X[:K])), test_Z=interleave(list(te_Z[:K])),
                     obs_train=train[K] if obs else None, obs_test_X=te_X[K] if obs else None,
                     obs_test_Z=te_Z[K] if obs else None, L=np.asarray(L), targets=T[:K])
 
@@ -679,11 +754,11 @@ class TestMoments:
     pooled: tuple
 
 
-def _scatter(A: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
-    A = np.asarray(A, dtype=np.float64)
-    mu = A.mean(axis=0)
-    A = A - mu
-    return A.shape[0], mu, A.T @ A
+def _scatters(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Means (C, p) and centred scatter matrices (C, p, p) of a (C, rows, p) stack."""
+    mu = A.mean(axis=1)
+    A = A - mu[:, None, :]
+    return mu, np.matmul(A.transpose(0, 2, 1), A)
 
 
 def test_moments(X, Z, chunk: int | None = None) -> TestMoments:
@@ -691,23 +766,24 @@ def test_moments(X, Z, chunk: int | None = None) -> TestMoments:
     from mncrl.metrics import PAPER_CHUNK
 
     chunk = PAPER_CHUNK if chunk is None else int(chunk)
-    X, Z = np.asarray(X), np.asarray(Z)
-    N, m = X.shape
+    XZ = np.concatenate([np.asarray(X, dtype=np.float64), np.asarray(Z, dtype=np.float64)],
+                        axis=1)
+    N, m = XZ.shape[0], np.asarray(X).shape[1]
     n_chunks = max(1, N // chunk)
     size = chunk if N >= chunk else N
-    parts = [_scatter(np.concatenate([X[c * size:(c + 1) * size], Z[c * size:(c + 1) * size]],
-                                     axis=1)) for c in range(n_chunks)]
+    mus, scat = _scatters(XZ[:n_chunks * size].reshape(n_chunks, size, -1))
+    counts = np.full(n_chunks, float(size))
     rest = N - n_chunks * size
+    all_n, all_mu, all_S = counts, mus, scat
     if rest:
-        parts_all = parts + [_scatter(np.concatenate([X[-rest:], Z[-rest:]], axis=1))]
-    else:
-        parts_all = parts
-    n = np.array([q[0] for q in parts_all], dtype=np.float64)
-    mus = np.stack([q[1] for q in parts_all])
-    mu = (n[:, None] * mus).sum(axis=0) / n.sum()
-    S = sum(q[2] + q[0] * np.outer(q[1] - mu, q[1] - mu) for q in parts_all)
-    return TestMoments(m=m, counts=n[:len(parts)], means=mus[:len(parts)],
-                       scatters=np.stack([q[2] for q in parts]), pooled=(n.sum(), mu, S))
+        mu_r, S_r = _scatters(XZ[n_chunks * size:][None])
+        all_n, all_mu, all_S = (np.append(counts, rest), np.vstack([mus, mu_r]),
+                                np.concatenate([scat, S_r]))
+    mu = (all_n[:, None] * all_mu).sum(axis=0) / all_n.sum()
+    dev = all_mu - mu
+    S = all_S.sum(axis=0) + np.einsum("c,cp,cq->pq", all_n, dev, dev)
+    return TestMoments(m=m, counts=counts, means=mus, scatters=scat,
+                       pooled=(float(all_n.sum()), mu, S))
 
 
 def _abs_corr_from_moments(n, mu, S, W, m: int) -> np.ndarray:
@@ -842,8 +918,7 @@ def run_cell(spec: Mapping, progress: bool = False):
     metrics = list(spec.get("metrics") or ["mcc", "mcc_paper", "amari", "target_f1"])
     tol = float(spec.get("recovered", DEFAULTS["recovered"]))
     tf = float(spec.get("test_fraction", 0.25))
-    subsample = {label: Subsample(designs=v.get("designs"),
-                                  seeds=None if v.get("seeds") is None else tuple(v["seeds"]))
+    subsample = {label: Subsample.from_dict(v)
                  for label, v in (spec.get("subsample") or {}).items()}
     resolved = []
     for entry in spec["estimators"]:
@@ -855,7 +930,16 @@ def run_cell(spec: Mapping, progress: bool = False):
     reports = {dz.id: design_report(dz) for dz in designs}
     noise = NoiseCache()
     rows, fits_info = [], []
-    timings: dict = {"prepare": 0.0, "evaluate": 0.0}
+    timings: dict = {"prepare": 0.0, "evaluate": 0.0}   # wall seconds per stage
+    cpu: dict = {"prepare": 0.0, "evaluate": 0.0}       # CPU seconds (robust on shared cores)
+
+    def tick():
+        return time.perf_counter(), time.process_time()
+
+    def tock(stage, start):
+        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start[0]
+        cpu[stage] = cpu.get(stage, 0.0) + time.process_time() - start[1]
+
     groups = _groups(designs, seeds)
     max_mb = int(spec.get("max_batch_mb", 3000))
     for gi, ((K, draw, seed), group) in enumerate(groups.items()):
@@ -864,26 +948,25 @@ def run_cell(spec: Mapping, progress: bool = False):
         per_mb = (K + 1) * scen.n * (scen.m_obs + scen.d) * 4 / 2**20
         size = int(max(1, min(len(group), max_mb // max(per_mb, 1))))
         for start in range(0, len(group), size):
-            t0 = time.perf_counter()
+            t0 = tick()
             problems = []
             for design in group[start:start + size]:
                 sc = Scenario.from_dict(design_scenario(base, design))
                 problems.append(_Problem(design=design, seed=seed, report=reports[design.id],
                                          prepared=prepare(sc, exp, design.data_cell, seed, tf,
                                                           noise)))
-            timings["prepare"] += time.perf_counter() - t0
+            tock("prepare", t0)
             for r in resolved:
                 label = r.entry["label"]
                 todo = [q for q in problems if r.subsample.runs(q.design, q.seed)]
                 if not todo:
                     continue
                 r.uses_obs = r.est.needs_observational and todo[0].prepared.obs_train is not None
-                t0 = time.perf_counter()
+                t0 = tick()
                 outcomes, memos = _fit_group(r, todo, exp, cell.d)
-                timings[f"fit:{label}"] = timings.get(f"fit:{label}", 0.0) + \
-                    time.perf_counter() - t0
+                tock(f"fit:{label}", t0)
                 scored_on = "observational" if r.uses_obs else "interventional"
-                t0 = time.perf_counter()
+                t0 = tick()
                 for q, out, memo in zip(todo, outcomes, memos, strict=True):
                     # a shared fit (same observational data) was evaluated on the same rows
                     is_shared = memo is not None and memo in r.values
@@ -911,14 +994,14 @@ def run_cell(spec: Mapping, progress: bool = False):
                                             0.0 if is_shared else out.seconds, is_shared)
                     for metric, value in values.items():
                         rows.append({**base_row, "metric": metric, "value": value})
-                timings["evaluate"] += time.perf_counter() - t0
+                tock("evaluate", t0)
             del problems
         if progress:
             print(f"group {gi + 1}/{len(groups)} (K={K}, r={draw}, seed={seed}): "
                   f"{time.perf_counter() - t_start:.1f} s", file=sys.stderr)
     frame = pd.DataFrame(rows)
     info = {"spec": dict(spec), "designs": [reports[dz.id].row() for dz in designs],
-            "fits": fits_info, "timings": timings,
+            "fits": fits_info, "timings": timings, "cpu_seconds": cpu,
             "seconds_total": time.perf_counter() - t_start, "problems": len(designs) * len(seeds)}
     return frame, info
 
