@@ -83,6 +83,25 @@ def test_loss_terms_by_hand():
                                   + 5 * t["norm"], rel=1e-5)
 
 
+def test_exact_final_loss_matches_the_training_loss():
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(1)
+    K, m, d = 5, 4, 3
+    A = rng.standard_normal((K, 50, m))
+    S = np.stack([np.cov(a, rowvar=False) for a in A]) * 0.01
+    W = rng.standard_normal((2, 3, m, d)) * 0.3  # [problems, restarts, m, d]
+    cfg = sv.make_config()
+    total, V, terms = sv._final_losses(W, np.stack([S, 2 * S]), cfg)
+    for p in range(2):
+        for r in range(3):
+            Sp = jnp.asarray((p + 1) * S, jnp.float32)
+            Vj = sv.variances_from_covariances(Sp, jnp.asarray(W[p, r], jnp.float32))
+            np.testing.assert_allclose(V[p, r], Vj, rtol=1e-4, atol=1e-7)
+            expected = float(sv.total_loss(Vj, jnp.asarray(W[p, r], jnp.float32), cfg))
+            assert total[p, r] == pytest.approx(expected, rel=1e-4, abs=1e-4)
+
+
 def test_diagonal_term_has_zero_gradient_at_zero():
     import jax
     import jax.numpy as jnp

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, fields
 from functools import partial
 
@@ -386,7 +387,8 @@ def _moments_chunk(W, opt_state, shuffle_key, S, start, *, cfg, layout, length):
     return W, opt_state, losses
 
 
-_COMPILED: dict = {}
+_COMPILED: OrderedDict = OrderedDict()  # compiled chunk runners, least recently used first
+_MAX_COMPILED = 32
 
 
 def _compiled_chunk(cfg: Config, layout: Layout, length: int, args):
@@ -396,12 +398,16 @@ def _compiled_chunk(cfg: Config, layout: Layout, length: int, args):
     shapes = tuple((a.shape, str(a.dtype)) for a in jax.tree_util.tree_leaves(args)
                    if hasattr(a, "shape"))
     cache_key = (cfg, layout, length, shapes)
-    if cache_key not in _COMPILED:
-        body = _minibatch_chunk if cfg.mode == "minibatch" else _moments_chunk
-        fn = partial(body, cfg=cfg, layout=layout, length=length)
-        over_restarts = jax.vmap(fn, in_axes=(0, 0, 0, None, None))
-        over_problems = jax.vmap(over_restarts, in_axes=(0, 0, 0, 0, None))
-        _COMPILED[cache_key] = jax.jit(over_problems).lower(*args).compile()
+    if cache_key in _COMPILED:
+        _COMPILED.move_to_end(cache_key)
+        return _COMPILED[cache_key]
+    body = _minibatch_chunk if cfg.mode == "minibatch" else _moments_chunk
+    fn = partial(body, cfg=cfg, layout=layout, length=length)
+    over_restarts = jax.vmap(fn, in_axes=(0, 0, 0, None, None))
+    over_problems = jax.vmap(over_restarts, in_axes=(0, 0, 0, 0, None))
+    _COMPILED[cache_key] = jax.jit(over_problems).lower(*args).compile()
+    if len(_COMPILED) > _MAX_COMPILED:
+        _COMPILED.popitem(last=False)
     return _COMPILED[cache_key]
 
 
@@ -481,7 +487,7 @@ def _prepare(problems, layout: Layout, need_rows: bool):
                         X = _put_flat(X, rows[None], p, layout.offsets[k])
     if not np.isfinite(S).all():
         raise MncrlError(f"{NAME}: the data contain NaN/Inf or overflow float64")
-    return jax.device_put(S.astype(np.float32)), X
+    return S, jax.device_put(S.astype(np.float32)), X
 
 
 def _donating_put(index_of):
@@ -538,7 +544,7 @@ def fit_batch(problems, keys, latent_dim=None, *, progress: bool = False, **hpar
     _, m, d = prepared[0]
     counts = tuple(b.shape[0] for b in prepared[0][0])
     layout = Layout(counts=counts, m=m, d=d, batch_size=cfg.batch_size)
-    S, X = _prepare([blocks for blocks, _, _ in prepared], layout, cfg.mode == "minibatch")
+    S64, S, X = _prepare([blocks for blocks, _, _ in prepared], layout, cfg.mode == "minibatch")
     t_prep = time.perf_counter() - t0
 
     P, R = len(problems), cfg.restarts
@@ -571,7 +577,7 @@ def fit_batch(problems, keys, latent_dim=None, *, progress: bool = False, **hpar
     t_train = time.perf_counter() - t_train0 - t_compile
 
     losses = np.concatenate(losses, axis=-1)  # [P, R, steps]
-    final, V, terms = _final_losses(W, S, cfg)
+    final, V, terms = _final_losses(W, S64, cfg)
     W = np.asarray(W, dtype=np.float64)
     fits = []
     for p in range(P):
@@ -600,22 +606,26 @@ def fit_batch(problems, keys, latent_dim=None, *, progress: bool = False, **hpar
     return fits
 
 
-_FINAL: dict = {}
-
-
 def _final_losses(W, S, cfg: Config):
-    """Exact (full-data) loss, variances and loss terms of every [problem, restart]."""
-    if cfg not in _FINAL:
-        import jax
+    """Exact (full-data, float64) loss, variances V and loss terms of every [problem, restart]
+    for W [P, R, m, d] and covariances S [P, K, m, m] (numpy: no compilation needed)."""
+    from scipy.special import expit
 
-        def one(w, s):
-            V = variances_from_covariances(s, w)
-            return total_loss(V, w, cfg), V, loss_terms(V, w, cfg)
-
-        _FINAL[cfg] = jax.jit(jax.vmap(jax.vmap(one, in_axes=(0, None)), in_axes=(0, 0)))
-    loss, V, terms = _FINAL[cfg](W, S)
-    return (np.asarray(loss, dtype=np.float64), np.asarray(V),
-            {k: np.asarray(v) for k, v in terms.items()})
+    W = np.asarray(W, dtype=np.float64)
+    V = np.einsum("pkab,praj,prbj->prkj", S, W, W, optimize=True)
+    K, d = V.shape[-2:]
+    G = np.eye(d)[diagonal_groups(K, d).ravel()]  # (K*d) x d one-hot of the diagonal groups
+    sq = (V * V).reshape(*V.shape[:2], K * d) @ G
+    terms = {
+        "variance": expit(cfg.steepness_var * V).sum(axis=(-2, -1)),
+        "support": expit(cfg.steepness_support * V.sum(axis=-1)).sum(axis=-1)
+        + expit(cfg.steepness_support * V.sum(axis=-2)).sum(axis=-1),
+        "diagonal": np.sqrt(np.maximum(sq, 0.0)).sum(axis=-1),
+        "norm": (np.sqrt((W * W).sum(axis=(-2, -1))) - 1.0) ** 2,
+    }
+    total = (cfg.weight_var * terms["variance"] - cfg.weight_support * terms["support"]
+             + cfg.weight_diag * terms["diagonal"] + cfg.weight_norm * terms["norm"])
+    return total, V, terms
 
 
 def _downsample(curve: np.ndarray, points: int = 200) -> np.ndarray:
