@@ -44,13 +44,15 @@ from mncrl.estimators.base import Estimator, Fit
 from mncrl.interventions import assumption4
 
 DEFAULTS: dict = {
-    # Eigenvalues below floor_rtol x (largest eigenvalue) are numerically zero.
-    "floor_rtol": 1e-13,
+    # Eigenvalues below floor_rtol x (largest eigenvalue) are numerically zero (just above the
+    # d * eps relative error of a symmetric eigen-solver for d <= ~45).
+    "floor_rtol": 1e-14,
     # Smallest ratio between the top of the noise-floor cluster and the next eigenvalue (pooled
     # over environments) that separates the zero-variance directions from the signal.
     "null_gap": 100.0,
     # Largest ratio top / bottom of the noise-floor cluster when there is observation noise
-    # (an isotropic noise floor is tight); a wider cluster means noise and signal overlap.
+    # (an isotropic noise floor is tight) unless the gap above the cluster exceeds null_gap x
+    # its spread (heteroscedastic floors, e.g. float32 rounding); else noise and signal overlap.
     "floor_spread": 10.0,
     # Known observation-noise variance per coordinate of X; None = estimate it.
     "noise_var": None,
@@ -122,18 +124,18 @@ def _sym_power(S: np.ndarray, power: float, floor_rtol: float) -> np.ndarray:
 
 
 def moments(envs: list[np.ndarray], latent_dim: int | None, *, pilot_rows: int = 4096,
-            floor_rtol: float = 1e-13) -> Moments:
+            floor_rtol: float = 1e-14) -> Moments:
     """Pilot (signal subspace + whitening) and one chunked pass of whitened covariances.
 
     ``latent_dim`` None: the numerical rank of the pilot covariance (eigenvalues above
-    1e3 x floor_rtol x the largest).
+    1e4 x floor_rtol x the largest).
     """
     P0, means = _pilot(envs, pilot_rows)
     m = P0.shape[0]
     evals, evecs = np.linalg.eigh(P0)
     evals, evecs = evals[::-1], evecs[:, ::-1]
     if latent_dim is None:
-        d = int(np.sum(evals > 1e3 * floor_rtol * max(evals[0], 0.0)))
+        d = int(np.sum(evals > 1e4 * floor_rtol * max(evals[0], 0.0)))
     else:
         d = int(latent_dim)
     if not 1 <= d <= m:
@@ -233,11 +235,12 @@ def noise_floor(covs_white: np.ndarray, orth: np.ndarray, *, floor_rtol: float, 
         raise NotIdentifiableError(_NO_FLOOR)
     threshold, top, gap, bottom, clamp = split
     spread = top / bottom
-    if spread > floor_spread:
+    if spread > max(floor_spread, gap / null_gap):
         raise NotIdentifiableError(
             f"no clean noise floor: the smallest eigenvalues of the environment covariances "
-            f"spread over a factor {spread:.3g} (> floor_spread={floor_spread:g}) below the first "
-            f"gap, so observation noise and signal overlap (noise too large for these data)")
+            f"spread over a factor {spread:.3g} below the first gap (ratio {gap:.3g}), more than "
+            f"floor_spread={floor_spread:g} and gap / null_gap: observation noise and signal "
+            f"overlap (noise too large for these data)")
     dims = np.sum(ev_o <= threshold, axis=1)
     if dims.sum() == 0:
         raise NotIdentifiableError(_NO_FLOOR)
