@@ -24,6 +24,7 @@
 
 # %% tags=["parameters"]
 metrics = {"coverage": "results/coverage/metrics.csv"}
+figure = "coverage_phase"  # the figure name (unused: no paper values for our figures)
 claims_file = "paper/claims.yaml"
 out_stem = "figures/coverage_phase"
 headline_metric = "mcc_paper"

@@ -21,6 +21,7 @@
 
 # %% tags=["parameters"]
 metrics = {"coverage": "results/coverage/metrics.csv"}
+figure = "coverage_sparsity"  # the figure name (unused: no paper values for our figures)
 claims_file = "paper/claims.yaml"
 out_stem = "figures/coverage_sparsity"
 headline_metric = "mcc_paper"

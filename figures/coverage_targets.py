@@ -23,6 +23,7 @@
 
 # %% tags=["parameters"]
 metrics = {"coverage": "results/coverage/metrics.csv"}
+figure = "coverage_targets"  # the figure name (unused: no paper values for our figures)
 claims_file = "paper/claims.yaml"
 out_stem = "figures/coverage_targets"
 headline_metric = "mcc_paper"

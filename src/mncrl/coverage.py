@@ -629,6 +629,45 @@ def cell_spec(config: Mapping, name: str, cell_id: str) -> dict:
     }
 
 
+def coverage_experiments(config: Mapping) -> list[str]:
+    """The experiments of a config that have a ``coverage`` block."""
+    return [name for name, block in (config.get("experiments") or {}).items()
+            if is_coverage(block)]
+
+
+def coverage_figures(config: Mapping) -> list[str]:
+    """The figures (config ``figures``) that read a coverage experiment."""
+    names = set(coverage_experiments(config))
+    return [fig for fig, entry in (config.get("figures") or {}).items()
+            if names & set((entry or {}).get("experiments") or [])]
+
+
+def cell_tables(config: Mapping, name: str, results: str) -> list[str]:
+    """The cell tables of a coverage experiment (inputs of its aggregation)."""
+    return [f"{results}/{name}/cells/{c.id}.csv" for c in experiment_cells(config, name)]
+
+
+def spec_json(spec: Mapping) -> str:
+    """A spec as compact, key-sorted JSON (a rule's ``params``: a changed spec reruns)."""
+    return json.dumps(spec, sort_keys=True, separators=(",", ":"))
+
+
+def cell_resources(config: Mapping, name: str, cell_id: str) -> tuple[int, int]:
+    """(mem_mb, runtime in minutes) of one cell job: one batch of same-shape problems in
+    memory (three copies: data, split, estimator) and a generous runtime."""
+    spec = cell_spec(config, name, cell_id)
+    cell = CoverageCell.from_dict(spec["coverage_cell"])
+    s = spec["scenario"]
+    n, d = int(s.get("n", 100000)), cell.d
+    K = cell.K or 2 * d
+    m = int(s.get("m") or d)
+    batch = max(1, len(cell.ks))
+    mem = 3 * batch * (K + 1) * n * (m + d) * 4 / 2**20
+    problems = len(cell.designs()) * len(spec["seeds"])
+    work = problems * (K + 1) * n * d * d * len(spec["estimators"])
+    return int(2000 + min(mem, 3 * spec["max_batch_mb"])), int(15 + work / 2e10)
+
+
 def aggregate_spec(config: Mapping, name: str) -> dict:
     """What the aggregation needs: the thresholds and the cells (for the design table)."""
     s = _settings_of(config, name)
@@ -1299,7 +1338,9 @@ if __name__ == "__main__":
 
 __all__ = ["CLAIM_METRICS", "DEFAULTS", "K_RULES", "RECOVERY_METRICS", "STRUCTURED",
            "CoverageCell", "Design", "DesignReport", "NoiseCache", "Settings", "Subsample",
-           "a4_probability", "aggregate", "aggregate_spec", "assumption4_batch", "cell_spec",
+           "a4_probability", "aggregate", "aggregate_spec", "assumption4_batch",
+           "cell_resources", "cell_spec", "cell_tables", "coverage_experiments",
+           "coverage_figures", "spec_json",
            "claim_rows", "column_terms", "coverage_cells", "design_report", "design_scenario",
            "design_table", "env_counts", "experiment_cells", "latent_recovery", "phase_table",
            "prepare", "problems_wide", "random_designs", "recovery_summary", "run_cell", "sample_random_targets",
