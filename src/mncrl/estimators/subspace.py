@@ -95,7 +95,7 @@ def _centred_cov(X: np.ndarray, shift: np.ndarray, T: np.ndarray) -> np.ndarray:
     gram = np.zeros((d, d))
     total = np.zeros(d)
     for i in range(0, n, _CHUNK):
-        Y = X[i : i + _CHUNK] @ T
+        Y = X[i : i + _CHUNK].astype(np.float64) @ T
         Y -= s
         gram += Y.T @ Y
         total += Y.sum(axis=0)
@@ -106,9 +106,11 @@ def _centred_cov(X: np.ndarray, shift: np.ndarray, T: np.ndarray) -> np.ndarray:
 def _pilot(envs: list[np.ndarray], rows: int) -> tuple[np.ndarray, list[np.ndarray]]:
     """Pooled covariance and per-environment means of a strided subsample."""
     covs, means, weights = [], [], []
-    for X in envs:
-        P = X[:: max(1, X.shape[0] // rows)]
+    for k, X in enumerate(envs):
+        P = X[:: max(1, X.shape[0] // rows)].astype(np.float64)
         mu = P.mean(axis=0)
+        if not np.isfinite(mu).all():
+            raise DataError(f"subspace: environment {k} contains NaN/Inf values")
         Pc = P - mu
         covs.append(Pc.T @ Pc / max(P.shape[0] - 1, 1))
         means.append(mu)
@@ -140,11 +142,20 @@ def moments(envs: list[np.ndarray], latent_dim: int | None, *, pilot_rows: int =
         d = int(latent_dim)
     if not 1 <= d <= m:
         raise DataError(f"subspace: latent_dim must be between 1 and m={m}, got {d}")
+    if not evals[0] > 0 or evals[d - 1] <= 1e4 * floor_rtol * evals[0]:
+        rank = int(np.sum(evals > 1e4 * floor_rtol * max(evals[0], 0.0)))
+        raise NotIdentifiableError(
+            f"the pooled covariance has rank {rank} < latent_dim {d}: some latent never varies "
+            f"in any environment (every environment intervenes on it, or latent_dim is too "
+            f"large), so it cannot be recovered")
     basis = evecs[:, :d] if d < m else np.eye(m)
     pca_noise = float(np.mean(evals[d:])) if d < m else None
     orth = _sym_power(basis.T @ P0 @ basis, -0.5, floor_rtol)
     transform = basis @ orth
     covs = np.stack([_centred_cov(X, mu, transform) for X, mu in zip(envs, means, strict=True)])
+    bad = np.flatnonzero(~np.isfinite(covs).all(axis=(1, 2)))
+    if bad.size:
+        raise DataError(f"subspace: environment {int(bad[0])} contains NaN/Inf values")
     counts = np.asarray([X.shape[0] for X in envs], dtype=np.int64)
     return Moments(covs, counts, transform, basis, orth, pca_noise)
 
@@ -211,9 +222,14 @@ def _env_gaps(evals: np.ndarray, dims: np.ndarray, clamp: float, threshold: floa
     return gaps
 
 
-_NO_FLOOR = ("no environment has a zero-variance direction (no eigenvalue gap above the noise "
-             "floor): the data look observational or the interventions are not perfect, so the "
-             "subspace estimator cannot identify the latents")
+def _no_floor(K: int, d: int) -> NotIdentifiableError:
+    """No zero-variance direction anywhere: every estimated signature is empty."""
+    return NotIdentifiableError(
+        "no environment has a zero-variance direction (no eigenvalue gap above the noise "
+        "floor): the data look observational or the interventions are not perfect, so the "
+        "subspace estimator cannot identify the latents",
+        targets=np.zeros((K, d), dtype=bool),
+        unseparated=[(j, i) for j in range(d) for i in range(d) if i != j])
 
 
 def noise_floor(covs_white: np.ndarray, orth: np.ndarray, *, floor_rtol: float, null_gap: float,
@@ -232,7 +248,7 @@ def noise_floor(covs_white: np.ndarray, orth: np.ndarray, *, floor_rtol: float, 
                      _env_gaps(ev_w, dims, clamp, threshold))
     split = floor_split(ev_o, floor_rtol, null_gap)
     if split is None:
-        raise NotIdentifiableError(_NO_FLOOR)
+        raise _no_floor(*ev_o.shape)
     threshold, top, gap, bottom, clamp = split
     spread = top / bottom
     if spread > max(floor_spread, gap / null_gap):
@@ -243,7 +259,7 @@ def noise_floor(covs_white: np.ndarray, orth: np.ndarray, *, floor_rtol: float, 
             f"overlap (noise too large for these data)")
     dims = np.sum(ev_o <= threshold, axis=1)
     if dims.sum() == 0:
-        raise NotIdentifiableError(_NO_FLOOR)
+        raise _no_floor(*ev_o.shape)
     noise = float(np.median(ev_o[ev_o <= threshold]))
     if known and not (noise_var / floor_spread <= noise <= noise_var * floor_spread):
         raise NotIdentifiableError(
@@ -378,17 +394,18 @@ def block_targets(blocks: list[Block]) -> np.ndarray:
 
 
 def _check_envs(envs) -> list[np.ndarray]:
+    """Shapes and dtypes only (no copy); NaN/Inf are detected from the covariances."""
     if not isinstance(envs, list | tuple) or len(envs) == 0:
         raise DataError("subspace: envs must be a non-empty list of (n_k x m) arrays")
-    out = [np.ascontiguousarray(X, dtype=np.float64) for X in envs]
+    out = [np.asarray(X) for X in envs]
     m = out[0].shape[1] if out[0].ndim == 2 else -1
     for k, X in enumerate(out):
         if X.ndim != 2 or X.shape[1] != m:
             raise DataError(f"subspace: environment {k} has shape {X.shape}; expected (n_k x {m})")
+        if not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)):
+            raise DataError(f"subspace: environment {k} must be real-valued, got {X.dtype}")
         if X.shape[0] < 2:
             raise DataError(f"subspace: environment {k} has {X.shape[0]} rows; need at least 2")
-        if not np.isfinite(X).all():
-            raise DataError(f"subspace: environment {k} contains NaN/Inf values")
     return out
 
 
@@ -421,12 +438,16 @@ def fit(envs: list[np.ndarray], *, key: int | None = None, latent_dim: int | Non
     is allowed and simply never enters a signature. Raises NotIdentifiableError when the
     estimated signatures do not separate the latents, DataError on malformed input.
     """
+    from mncrl.api import single_threaded_blas  # thin products: BLAS threads only stall
+
     t0 = time.perf_counter()
     hp = check_hparams(hparams)
     envs = _check_envs(envs)
-    mom = moments(envs, latent_dim, pilot_rows=int(hp["pilot_rows"]), floor_rtol=hp["floor_rtol"])
-    t1 = time.perf_counter()
-    result = fit_moments(mom, **hp)
+    with single_threaded_blas():
+        mom = moments(envs, latent_dim, pilot_rows=int(hp["pilot_rows"]),
+                      floor_rtol=hp["floor_rtol"])
+        t1 = time.perf_counter()
+        result = fit_moments(mom, **hp)
     result.info["timings"]["moments"] = t1 - t0
     result.info["timings"]["total"] = time.perf_counter() - t0
     return result
