@@ -11,7 +11,8 @@ Parts (``--what``):
   K = d environments) ``--repeats`` times. ``compile`` is the jit compilation time of the first
   fit, ``seconds`` the median training time of the following fits (sparse-variance: the
   optimisation loop, ``info["seconds_train"]``; baselines: the whole fit), ``peak MiB`` the
-  worker's peak resident memory (data included), ``MCC`` the pooled mcc_paper on the test rows.
+  worker's peak resident memory after the fits (Python, libraries and the loaded training and
+  test data included), ``MCC`` the pooled mcc_paper on the interventional test rows (ica too).
 - ``cli``: the whole ``mncrl fit DATA --out OUT`` process (Python start-up, imports, loading,
   compilation, training, writing Zhat) on a file written by ``mncrl simulate`` with n = 1e5
   rows per environment (all of them are fitted): median wall time and peak memory (from
@@ -115,9 +116,9 @@ def worker(args) -> None:
             compile_s = fit.info.get("seconds_compile", 0.0)
             continue
         times.append(fit.info.get("seconds_train", wall))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before scoring
     print(json.dumps({
-        "seconds": statistics.median(times), "compile": compile_s,
-        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "seconds": statistics.median(times), "compile": compile_s, "peak_mib": peak,
         "mcc": pooled_mcc(test, fit.unmixing), "mode": fit.info.get("mode", "closed-form"),
         "n": int(np.bincount(train.env).max()),
     }))

@@ -238,7 +238,8 @@ def fit_many(problems, estimator: str = "sparse-variance", preset: str | None = 
     est, preset_name, params = resolve(estimator, preset, overrides)
     prepared = [as_environments(p) for p in problems]
     same_shapes = len({tuple(np.shape(b) for b in envs) for envs, _, _ in prepared}) == 1
-    if est.fit_batch is None or not same_shapes or any(o is not None for _, o, _ in prepared):
+    uses_observational = est.needs_observational and any(o is not None for _, o, _ in prepared)
+    if est.fit_batch is None or not same_shapes or uses_observational:
         return [fit(p, estimator, preset, latent_dim, s, **overrides)
                 for p, s in zip(problems, seeds, strict=True)]
     checked = [check_envs(envs, latent_dim)[0] for envs, _, _ in prepared]

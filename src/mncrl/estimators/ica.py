@@ -30,7 +30,7 @@ def fit(envs, *, key: int = 0, latent_dim: int | None = None, observational=None
     from sklearn.decomposition import FastICA
     from sklearn.exceptions import ConvergenceWarning
 
-    from mncrl.api import check_envs
+    from mncrl.api import check_envs, single_threaded_blas
 
     blocks, m = check_envs(envs, latent_dim, min_envs=1)
     d = m if latent_dim is None else int(latent_dim)
@@ -49,7 +49,7 @@ def fit(envs, *, key: int = 0, latent_dim: int | None = None, observational=None
         fitted_on = "pooled-environments"
     ica = FastICA(n_components=d, random_state=int(key), max_iter=int(max_iter), tol=float(tol),
                   fun=fun, algorithm=algorithm)
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, single_threaded_blas():
         warnings.simplefilter("always", ConvergenceWarning)
         ica.fit(X)
     converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)

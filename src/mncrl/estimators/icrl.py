@@ -27,11 +27,14 @@ HPARAMS = {"target": 10.0}
 
 def coefficients(envs, target: float = 10.0) -> np.ndarray:
     """Gamma (K x m): per-environment least-squares coefficients of X_k onto ``target``."""
+    from mncrl.api import single_threaded_blas
+
     rows = []
-    for X in envs:
-        X = np.asarray(X, dtype=np.float64)
-        gamma, *_ = np.linalg.lstsq(X, np.full(X.shape[0], float(target)), rcond=None)
-        rows.append(gamma)
+    with single_threaded_blas():
+        for X in envs:
+            X = np.asarray(X, dtype=np.float64)
+            gamma, *_ = np.linalg.lstsq(X, np.full(X.shape[0], float(target)), rcond=None)
+            rows.append(gamma)
     return np.stack(rows)
 
 

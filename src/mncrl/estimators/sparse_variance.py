@@ -429,10 +429,10 @@ def _init_one(seed, cfg: Config, m: int, d: int):
 def _initial_state(seeds, *, cfg: Config, m: int, d: int):
     import jax
 
-    if "init" not in _PUTS:
-        _PUTS["init"] = jax.jit(jax.vmap(_init_one, in_axes=(0, None, None, None)),
+    if "init" not in _JITTED:
+        _JITTED["init"] = jax.jit(jax.vmap(_init_one, in_axes=(0, None, None, None)),
                                 static_argnums=(1, 2, 3))
-    return _PUTS["init"](seeds, cfg, m, d)
+    return _JITTED["init"](seeds, cfg, m, d)
 
 
 def _chunks(total: int) -> list[int]:
@@ -460,10 +460,13 @@ def _as_blocks(envs, latent_dim):
 
 
 def _prepare(problems, layout: Layout, need_rows: bool):
-    """Per-problem covariances (P x K x m x m, float32) and, for minibatch mode, the centred
-    float32 rows on device (P x n x K x m for equal sizes, P x N x m otherwise)."""
+    """Per-problem environment covariances (P x K x m x m, float64 numpy and a float32 device
+    copy) and, for minibatch mode, the centred float32 rows on device (P x n x K x m for equal
+    sizes, P x N x m otherwise), written environment by environment into one buffer."""
     import jax
     import jax.numpy as jnp
+
+    from mncrl.api import single_threaded_blas
 
     P, K, m = len(problems), layout.K, layout.m
     S = np.empty((P, K, m, m))
@@ -471,8 +474,6 @@ def _prepare(problems, layout: Layout, need_rows: bool):
     if need_rows:
         shape = (P, layout.n_max, K, m) if layout.equal else (P, sum(layout.counts), m)
         X = jnp.zeros(shape, jnp.float32)
-    from mncrl.api import single_threaded_blas
-
     with single_threaded_blas():
         for p, blocks in enumerate(problems):
             for k, block in enumerate(blocks):
@@ -500,19 +501,19 @@ def _donating_put(index_of):
     return put
 
 
-_PUTS: dict = {}
+_JITTED: dict = {}
 
 
 def _put_equal(buf, block, p, k):
-    if "equal" not in _PUTS:
-        _PUTS["equal"] = _donating_put(lambda p, k: (p, 0, k, 0))
-    return _PUTS["equal"](buf, block, p, k)
+    if "equal" not in _JITTED:
+        _JITTED["equal"] = _donating_put(lambda p, k: (p, 0, k, 0))
+    return _JITTED["equal"](buf, block, p, k)
 
 
 def _put_flat(buf, block, p, offset):
-    if "flat" not in _PUTS:
-        _PUTS["flat"] = _donating_put(lambda p, off: (p, off, 0))
-    return _PUTS["flat"](buf, block, p, offset)
+    if "flat" not in _JITTED:
+        _JITTED["flat"] = _donating_put(lambda p, off: (p, off, 0))
+    return _JITTED["flat"](buf, block, p, offset)
 
 
 # --------------------------------------------------------------------------------------------
