@@ -334,12 +334,18 @@ def _optimizer(cfg: Config):
     return optax.adamw(cfg.lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=cfg.weight_decay)
 
 
-def init_unmixing(key, m: int, d: int):
-    """PyTorch ``nn.Linear(m, d, bias=False)`` default init, transposed: U(-1/sqrt(m), 1/sqrt(m))."""
-    import jax
-
+def init_unmixing(seed: int, restart: int, m: int, d: int) -> np.ndarray:
+    """PyTorch's ``nn.Linear(m, d, bias=False)`` default init, transposed: W ~ U(-1/sqrt(m),
+    1/sqrt(m)) (m x d, float32), drawn from ``SeedSequence(seed, spawn_key=(restart, 0))``."""
     bound = 1.0 / math.sqrt(m)
-    return jax.random.uniform(key, (m, d), minval=-bound, maxval=bound)
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(restart, 0))))
+    return rng.uniform(-bound, bound, (m, d)).astype(np.float32)
+
+
+def shuffle_key_data(seed: int, restart: int) -> np.ndarray:
+    """The (threefry) key data of a restart's minibatch shuffles: 2 uint32 words from
+    ``SeedSequence(seed, spawn_key=(restart, 1))``; epoch e uses ``fold_in(key, e)``."""
+    return np.random.SeedSequence(seed, spawn_key=(restart, 1)).generate_state(2, np.uint32)
 
 
 def _step(W, opt_state, V_of, cfg: Config):
@@ -416,28 +422,22 @@ def _compiled_chunk(cfg: Config, layout: Layout, length: int, args):
     return _COMPILED[cache_key]
 
 
-def _init_one(seed, cfg: Config, m: int, d: int):
-    """Initial W, optimiser state and shuffle key of every restart of one seed."""
+def _initial_state(seeds, *, cfg: Config, m: int, d: int):
+    """W [P, R, m, d], optimiser state and shuffle keys [P, R] of every seed and restart.
+
+    Drawn on the host (numpy SeedSequence per (seed, restart)): no compilation, and restart r
+    of a run is the same whatever the number of restarts.
+    """
     import jax
     import jax.numpy as jnp
 
-    root = jax.random.key(seed)
-
-    def restart(r):
-        k_init, k_shuffle = jax.random.split(jax.random.fold_in(root, r))
-        W = init_unmixing(k_init, m, d)
-        return W, _optimizer(cfg).init(W), k_shuffle
-
-    return jax.vmap(restart)(jnp.arange(cfg.restarts))
-
-
-def _initial_state(seeds, *, cfg: Config, m: int, d: int):
-    import jax
-
-    if "init" not in _JITTED:
-        _JITTED["init"] = jax.jit(jax.vmap(_init_one, in_axes=(0, None, None, None)),
-                                static_argnums=(1, 2, 3))
-    return _JITTED["init"](seeds, cfg, m, d)
+    R = cfg.restarts
+    W = np.stack([np.stack([init_unmixing(int(s), r, m, d) for r in range(R)]) for s in seeds])
+    keys = np.stack([np.stack([shuffle_key_data(int(s), r) for r in range(R)]) for s in seeds])
+    if ("opt_init", cfg) not in _JITTED:
+        _JITTED[("opt_init", cfg)] = jax.jit(jax.vmap(jax.vmap(_optimizer(cfg).init)))
+    W = jnp.asarray(W)
+    return W, _JITTED[("opt_init", cfg)](W), jax.random.wrap_key_data(jnp.asarray(keys))
 
 
 def _chunks(total: int) -> list[int]:
@@ -554,8 +554,7 @@ def fit_batch(problems, keys, latent_dim=None, *, progress: bool = False, **hpar
     t_prep = time.perf_counter() - t0
 
     P, R = len(problems), cfg.restarts
-    W, opt_state, shuffle_keys = _initial_state(jnp.asarray(keys, dtype=jnp.int32), cfg=cfg,
-                                                m=m, d=d)
+    W, opt_state, shuffle_keys = _initial_state(keys, cfg=cfg, m=m, d=d)
 
     if cfg.mode == "minibatch":
         total, unit, data = cfg.epochs, "epoch", X
@@ -679,4 +678,5 @@ ESTIMATOR = Estimator(
 
 __all__ = ["Config", "ESTIMATOR", "HPARAMS", "PRESETS", "batch_covariances", "batch_variances",
            "diagonal_groups", "fit", "fit_batch", "init_unmixing", "loss_terms", "make_config",
+           "shuffle_key_data",
            "total_loss", "variances_from_covariances"]
