@@ -32,6 +32,8 @@ estimators = {}
 roles = {}
 
 # %%
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -83,6 +85,9 @@ for i, lab in enumerate(labels):
     per = phase[phase["estimator"] == lab]
     for j, d in enumerate(ds):
         ax = axes[i, j]
+        if i == 0:
+            ax.text(0.5, 1.32, f"d = {d}", transform=ax.transAxes, ha="center", va="bottom",
+                    fontsize=11)
         Ks, ks, R = cell_grid(per, d, "recovered_fraction")
         _, _, A = cell_grid(per, d, "a4_fraction")
         _, _, N = cell_grid(per, d, "problems")
@@ -107,16 +112,13 @@ for i, lab in enumerate(labels):
         ax.tick_params(labelbottom=i == len(labels) - 1, labelsize=8)
         ax.grid(False)
         n_cell = int(np.nanmedian(N))
-        if i == 0:
-            ax.text(0.5, 1.32, f"d = {d}", transform=ax.transAxes, ha="center", va="bottom",
-                    fontsize=11)
         if i == len(labels) - 1:
             ax.set_xlabel("targets per environment k")
-        if j == 0:
-            ax.set_ylabel("K")
-        title = f"{names[lab]}" if j == 0 else ""
-        ax.set_title(title, loc="left", fontsize=8.5)
+        ax.set_ylabel("K", fontsize=8, labelpad=1)
         ax.set_title(f"n = {n_cell} per cell", loc="right", fontsize=7)
+    axes[i, 0].text(-0.32 * 12 / max(widths[0], 1), 0.5, textwrap.fill(names[lab], 18),
+                    transform=axes[i, 0].transAxes, rotation=90, ha="center", va="center",
+                    fontsize=8.5)
 if image is not None:
     cbar = fig.colorbar(image, ax=axes, shrink=0.6, pad=0.015)
     cbar.set_label(f"fraction recovered (Amari <= {recovered:g})")
