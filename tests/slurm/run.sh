@@ -7,11 +7,12 @@
 #    a job-completion text log to see which jobs ran); never touches a system-wide Slurm;
 # 3. runs `snakemake --workflow-profile profiles/slurm --configfile config/smoke.yaml` in a copy
 #    of the repository and checks that the jobs really ran as (grouped) Slurm jobs;
-# 4. runs the same smoke config locally in another copy and checks that the metrics tables are
-#    identical (wall-time columns aside);
+# 4. runs the same smoke config locally in another copy (at the same time) and checks that the
+#    metrics tables are identical (wall-time columns aside);
 # 5. runs a tiny workflow with a deliberately failing rule (tests/slurm/failing/Snakefile):
 #    checks the failure is reported with its Slurm log path, then that the rerun resumes;
-# 6. stops only the daemons it started (by pid, trap on EXIT) and removes its temporary files.
+# 6. checks that a GPU request (resource gpu=1, docs/cluster.md) reaches sbatch;
+# 7. stops only the daemons it started (by pid, trap on EXIT) and removes its temporary files.
 # Prints one line per check and `slurm: N passed, M failed`; exit status 1 if any check failed.
 #
 # Environment: MNCRL_SLURM_KEEP=1 keeps the temporary directory (printed at the start);
@@ -26,12 +27,11 @@ RUN_TIMEOUT=${MNCRL_SLURM_TIMEOUT:-900}
 PARTITION=mncrltest
 START=$SECONDS
 
-log() { printf '[test-slurm %4ds] %s\n' "$((SECONDS - START))" "$*"; }
-die() { log "ERROR: $*"; exit 1; }
-
 # ---------------------------------------------------------------- checks and the summary
 PASSED=0
 FAILED=0
+log() { printf '[test-slurm %4ds] %s\n' "$((SECONDS - START))" "$*"; }
+die() { log "ERROR: $*"; echo "slurm: $PASSED passed, $((FAILED + 1)) failed"; exit 1; }
 declare -a RESULTS=()
 pass() { PASSED=$((PASSED + 1)); RESULTS+=("PASS  $1"); log "PASS  $1"; }
 fail() { FAILED=$((FAILED + 1)); RESULTS+=("FAIL  $1"); log "FAIL  $1"; }
@@ -62,13 +62,24 @@ SLURM_VERSION=$(slurmctld -V 2>&1 | head -n1)
 log "using $SLURM_VERSION, $(munged -V 2>&1 | head -n1)"
 
 # ---------------------------------------------------------------- temporary cluster
+# Daemons left by an earlier, killed run (or another cluster) do not interfere: this run has its
+# own directory, munge socket and ports. They are reported, never stopped.
+stale=$(pgrep -a -f '^(munged|slurmctld|slurmd)( |$)' || true)
+[[ -z $stale ]] || log "note: Slurm/munge daemons not started by this run (left alone):"$'\n'"$stale"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mncrl-slurm.XXXXXX")
 chmod 755 "$WORK"   # munged requires every directory above its socket to be searchable
 declare -A DAEMON_PID=()
+declare -A RUNNING=()   # pid of `timeout` -> log file, for every Snakemake run in progress
 
 stop_daemons() {
     local status=$?
     set +e
+    local pid
+    for pid in "${!RUNNING[@]}"; do   # `timeout` passes TERM on; snakemake scancels its jobs
+        log "stopping the Snakemake run writing ${RUNNING[$pid]}"
+        kill -TERM "$pid" 2>/dev/null
+    done
+    for pid in "${!RUNNING[@]}"; do wait "$pid" 2>/dev/null; done
     if [[ -n ${DAEMON_PID[slurmctld]:-} ]] && kill -0 "${DAEMON_PID[slurmctld]}" 2>/dev/null; then
         # this controller only knows the jobs of this test: cancel them before stopping slurmd
         scancel --partition="$PARTITION" 2>/dev/null
@@ -84,6 +95,15 @@ stop_daemons() {
         for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
         kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
         wait "$pid" 2>/dev/null
+    done
+    # Job processes outlive a stopped slurmd; any still running in our directory are ours.
+    local proc cwd
+    for proc in /proc/[0-9]*; do
+        cwd=$(readlink "$proc/cwd" 2>/dev/null) || continue
+        [[ $cwd == "$WORK" || $cwd == "$WORK"/* ]] || continue
+        [[ ${proc#/proc/} == "$$" ]] && continue
+        log "stopping leftover job process ${proc#/proc/} ($(tr '\0' ' ' <"$proc/cmdline" | cut -c1-80))"
+        kill -KILL "${proc#/proc/}" 2>/dev/null
     done
     if [[ ${MNCRL_SLURM_KEEP:-0} == 1 ]]; then
         log "kept $WORK"
@@ -102,8 +122,12 @@ free_port() {
 }
 
 start_daemon() {  # start_daemon NAME command... (runs in the foreground mode of the daemon)
+    # In its own session: a Ctrl-C / CI cancel sent to this script's process group must not stop
+    # the daemons before the EXIT trap has stopped the Snakemake runs (which scancel their jobs)
+    # and cancelled what is left. ($! is the daemon: a background job of a script is no process
+    # group leader, so setsid execs it without forking.)
     local name=$1; shift
-    "$@" >"$WORK/$name.out" 2>&1 &
+    setsid "$@" >"$WORK/$name.out" 2>&1 </dev/null &
     DAEMON_PID[$name]=$!
 }
 
@@ -181,11 +205,30 @@ copy_repo() {  # copy_repo DEST: tracked + untracked-not-ignored files (no resul
         | tar -C "$REPO" --null -T - -cf - | tar -C "$1" -xf -
 }
 
-run_snakemake() {  # run_snakemake DIR LOGFILE args...: exit status of snakemake, output in LOGFILE
-    local dir=$1 out=$2; shift 2
+# Snakemake runs go to the background and are waited for: `wait` returns as soon as a signal
+# arrives (a foreground command would delay the traps until it ends), and `timeout` runs in its
+# own process group, so the EXIT trap stops the runs explicitly.
+start_snakemake() {  # start_snakemake VAR DIR LOGFILE args...: background run, its pid in VAR
+    local var=$1 dir=$2 out=$3; shift 3
+    # The copy's own src/ first (the Snakefile imports mncrl; the editable install would point
+    # back at the working tree, which may change while the test runs). Jobs inherit it.
+    (cd "$dir" && export PYTHONPATH="$dir/src${PYTHONPATH:+:$PYTHONPATH}" \
+        && exec timeout --kill-after=30 "$RUN_TIMEOUT" "$SNAKEMAKE" "$@") >"$out" 2>&1 &
+    RUNNING[$!]=$out
+    printf -v "$var" '%s' "$!"
+}
+
+finish_snakemake() {  # finish_snakemake PID: wait for the run, return its exit status
     local status=0
-    (cd "$dir" && timeout --kill-after=60 "$RUN_TIMEOUT" "$SNAKEMAKE" "$@") >"$out" 2>&1 || status=$?
+    wait "$1" || status=$?
+    unset "RUNNING[$1]"
     return "$status"
+}
+
+run_snakemake() {  # run_snakemake DIR LOGFILE args...: exit status of snakemake, output in LOGFILE
+    local pid
+    start_snakemake pid "$@"
+    finish_snakemake "$pid"
 }
 
 slurm_job_ids() {  # Slurm job ids that Snakemake reports in LOGFILE, one per line
@@ -219,6 +262,11 @@ SLURM_RUN="$WORK/slurm-run"
 LOCAL_RUN="$WORK/local-run"
 copy_repo "$SLURM_RUN"
 copy_repo "$LOCAL_RUN"
+# The local reference run shares the 2 cores with the Slurm run: Slurm jobs leave cores idle
+# (status polling, one core per group job), so running both at once saves minutes.
+log "smoke workflow locally, in the background: snakemake ${SMOKE[*]} --cores $CPUS"
+LOCAL_START=$(date +%s)
+start_snakemake LOCAL_PID "$LOCAL_RUN" "$WORK/local-run.log" "${SMOKE[@]}" --cores "$CPUS"
 log "smoke workflow on Slurm: snakemake --workflow-profile profiles/slurm ${SMOKE[*]} ${SLURM_TEST_FLAGS[*]}"
 t0=$SECONDS
 slurm_status=0
@@ -238,26 +286,30 @@ check "every Slurm job is COMPLETED in the job-completion log" \
     all_jobs_completed < <(printf '%s\n' "${SMOKE_IDS[@]}")
 slurm_logs_present() {
     local id
-    for id in "${SMOKE_IDS[@]}"; do
-        compgen -G "$SLURM_RUN/.snakemake/slurm_logs/*/$id.log" >/dev/null || return 1
+    for id in "${SMOKE_IDS[@]}"; do  # slurm_logs/<group or rule>[/<wildcards>]/<id>.log
+        [[ -n $(find "$SLURM_RUN/.snakemake/slurm_logs" -name "$id.log") ]] || return 1
     done
 }
 check "every Slurm job has its log in .snakemake/slurm_logs/" slurm_logs_present
-check "grouping: the grid cells ran as group jobs (slurm_logs/group_cells_estimate/)" \
-    test -d "$SLURM_RUN/.snakemake/slurm_logs/group_cells_estimate"
+check "grouping: the grid cells ran as group jobs (slurm_logs/group_cells_*/)" \
+    compgen -G "$SLURM_RUN/.snakemake/slurm_logs/group_cells_*" >/dev/null
 check "grouping: fewer Slurm jobs ($N_SLURM) than workflow jobs ($N_RULE_JOBS)" \
     test "$N_SLURM" -lt "$N_RULE_JOBS"
-ran_inside_slurm() {  # the rules' commands ran in Slurm jobs: each log has a job-step run
-    grep -l -- '--executor slurm-jobstep' "$SLURM_RUN"/.snakemake/slurm_logs/*/*.log >/dev/null
+ran_inside_slurm() {  # each Slurm job's log shows Snakemake's job-step executor at work
+    local id file
+    for id in "${SMOKE_IDS[@]}"; do
+        file=$(find "$SLURM_RUN/.snakemake/slurm_logs" -name "$id.log" | head -n1)
+        [[ -n $file ]] && grep -q -- '--executor slurm-jobstep' "$file" || return 1
+    done
 }
-check "the Slurm job logs show Snakemake's slurm-jobstep execution" ran_inside_slurm
+check "every Slurm job log shows the rules run by Snakemake's slurm-jobstep executor" \
+    ran_inside_slurm
 
 # ---------------------------------------------------------------- 2. the same config locally
-log "smoke workflow locally: snakemake ${SMOKE[*]} --cores $CPUS"
-t0=$SECONDS
+log "waiting for the local run"
 local_status=0
-run_snakemake "$LOCAL_RUN" "$WORK/local-run.log" "${SMOKE[@]}" --cores "$CPUS" || local_status=$?
-LOCAL_SECONDS=$((SECONDS - t0))
+finish_snakemake "$LOCAL_PID" || local_status=$?
+LOCAL_SECONDS=$(($(stat -c %Y "$WORK/local-run.log") - LOCAL_START))
 check "smoke workflow locally exits 0 ($LOCAL_SECONDS s)" test "$local_status" -eq 0
 log "comparing metrics tables (Slurm run vs local run):"
 check "metrics tables of the Slurm and the local run are identical (except 'seconds')" \
@@ -293,9 +345,25 @@ mapfile -t RESUME_IDS < <(slurm_job_ids "$WORK/failing-2.log")
 check "the rerun exits 0 and resubmits only the failed job (${#RESUME_IDS[@]} Slurm job)" \
     test "$resume_status" -eq 0 -a "${#RESUME_IDS[@]}" -eq 1 -a -s "$FAIL_DIR/out/flaky.txt"
 
+# ---------------------------------------------------------------- 4. a GPU request
+# docs/cluster.md asks for a GPU per estimator job with the resource `gpu: 1`. This node has no
+# GPU, so Slurm must refuse the job: the refusal (with the plugin's sbatch call) shows the request
+# reaches sbatch as --gpus=1.
+GPU_DIR="$WORK/gpu"
+mkdir -p "$GPU_DIR"
+cp "$REPO/tests/slurm/failing/Snakefile" "$GPU_DIR/Snakefile"
+gpu_status=0
+run_snakemake "$GPU_DIR" "$WORK/gpu.log" out/good.txt --workflow-profile "$REPO/profiles/slurm" \
+    "${SLURM_TEST_FLAGS[@]}" --retries 0 --set-resources good:gpu=1 || gpu_status=$?
+gpu_request_refused() {
+    [[ $gpu_status -ne 0 ]] && grep -q 'SLURM sbatch failed' "$WORK/gpu.log" \
+        && grep -A2 'sbatch call:' "$WORK/gpu.log" | grep -q -- '--gpus=1'
+}
+check "set-resources gpu=1 reaches sbatch as --gpus=1 (refused: no GPU here)" gpu_request_refused
+
 # ---------------------------------------------------------------- summary
 if ((FAILED)); then
-    for out in slurm-run local-run failing-1 failing-2; do
+    for out in slurm-run local-run failing-1 failing-2 gpu; do
         [[ -s "$WORK/$out.log" ]] && { echo "--- $out.log (last 40 lines)"; tail -n 40 "$WORK/$out.log"; }
     done
     show_daemon_logs
