@@ -48,7 +48,7 @@ check() {  # check "description" command...
 command -v git >/dev/null || die "git is needed to copy the repository's files"
 
 missing=()
-for tool in munged mungekey slurmctld slurmd sbatch srun squeue sinfo scontrol scancel; do
+for tool in munged munge unmunge slurmctld slurmd sbatch srun squeue sinfo scontrol scancel; do
     command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if ((${#missing[@]})); then
