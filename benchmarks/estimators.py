@@ -10,13 +10,16 @@ Parts (``--what``):
   split (leave-one-out do(=1), n = 1e5 per environment, 75 % = 75,000 training rows each,
   K = d environments) ``--repeats`` times. ``compile`` is the jit compilation time of the first
   fit, ``seconds`` the median training time of the following fits (sparse-variance: the
-  optimisation loop, ``info["seconds_train"]``; baselines: the whole fit), ``peak MiB`` the
+  optimisation loop, ``info["seconds_train"]``; baselines: the whole fit), ``cpu s`` the
+  median CPU time (all threads) of a whole fit, ``peak MiB`` the
   worker's peak resident memory after the fits (Python, libraries and the loaded training and
   test data included), ``MCC`` the pooled mcc_paper on the interventional test rows (ica too).
 - ``cli``: the whole ``mncrl fit DATA --out OUT`` process (Python start-up, imports, loading,
   compilation, training, writing Zhat) on a file written by ``mncrl simulate`` with n = 1e5
-  rows per environment (all of them are fitted): median wall time and peak memory (from
-  ``wait4``) over ``--repeats`` runs.
+  rows per environment (all of them are fitted): median wall and CPU time (user + system) and
+  peak memory (from ``wait4``) over ``--repeats`` runs. On a busy machine wall times inflate;
+  CPU time roughly bounds the wall time on an idle one (XLA uses both cores for large
+  products, so idle wall time is usually lower).
 - ``accuracy``: the paper's setting, d = 6, seeds 0-4, with the reference code's mixing for
   seed 0 (numpy RandomState) and with the simulator's own mixing seed 0: pooled mcc_paper per
   seed of every sparse-variance preset, ICRL (pooled interventional rows) and ICA (fitted on
@@ -106,19 +109,21 @@ def worker(args) -> None:
         train = Dataset(X=f["X"], env=f["env"], targets=f["targets"])
         test = Dataset(X=f["Xt"], env=f["envt"], Z=f["Zt"], targets=train.targets)
     overrides = json.loads(args.worker_overrides)
-    times, compile_s, fit = [], None, None
+    times, cpus, compile_s, fit = [], [], None, None
     for r in range(args.repeats + 1):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fit = api.fit(train, args.worker_estimator, args.worker_preset, train.targets.shape[1],
                       seed=0, **overrides)
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         if r == 0:
             compile_s = fit.info.get("seconds_compile", 0.0)
             continue
         times.append(fit.info.get("seconds_train", wall))
+        cpus.append(cpu)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before scoring
     print(json.dumps({
         "seconds": statistics.median(times), "compile": compile_s, "peak_mib": peak,
+        "cpu": statistics.median(cpus),
         "mcc": pooled_mcc(test, fit.unmixing), "mode": fit.info.get("mode", "closed-form"),
         "n": int(np.bincount(train.env).max()),
     }))
@@ -141,7 +146,7 @@ def timing(ds: list[int], repeats: int, workdir: Path) -> list[dict]:
                 label += "+" + ",".join(f"{k}={v}" for k, v in overrides.items())
             rows.append({"estimator": estimator, "preset": label, "d": d, "K": d,
                          "n": res["n"], "mode": res["mode"],
-                         "seconds": round(res["seconds"], 3),
+                         "seconds": round(res["seconds"], 3), "cpu": round(res["cpu"], 2),
                          "compile": round(res["compile"], 3),
                          "peak_mib": round(res["peak_mib"]), "mcc": round(res["mcc"], 4)})
             _print_row(rows[-1])
@@ -153,8 +158,8 @@ def timing(ds: list[int], repeats: int, workdir: Path) -> list[dict]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _run_measured(cmd: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak resident MiB of one child process."""
+def _run_measured(cmd: list[str]) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system) and peak resident MiB of one child process."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -162,7 +167,7 @@ def _run_measured(cmd: list[str]) -> tuple[float, float]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr.read().decode()}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def cli(ds: list[int], repeats: int, workdir: Path) -> list[dict]:
@@ -182,8 +187,9 @@ def cli(ds: list[int], repeats: int, workdir: Path) -> list[dict]:
                                 capture_output=True, text=True, check=True)
             rows.append({"estimator": estimator, "preset": preset, "d": d, "K": d,
                          "n": 100_000, "mode": "mncrl fit (whole process)",
-                         "seconds": round(statistics.median(w for w, _ in runs), 3),
-                         "compile": "", "peak_mib": round(max(p for _, p in runs)),
+                         "seconds": round(statistics.median(w for w, _, _ in runs), 3),
+                         "cpu": round(statistics.median(c for _, c, _ in runs), 2),
+                         "compile": "", "peak_mib": round(max(p for _, _, p in runs)),
                          "mcc": round(json.loads(ev.stdout)["mcc_paper"], 4)})
             _print_row(rows[-1])
     return rows
@@ -247,17 +253,14 @@ def _print_accuracy(rows, seeds) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-COLUMNS = ["estimator", "preset", "d", "K", "n", "mode", "seconds", "compile", "peak_mib", "mcc"]
-
-
 def _print_row(row: dict) -> None:
     if not getattr(_print_row, "header", False):
         print(f"{'estimator':16} {'preset':26} {'d':>3} {'K':>3} {'n':>7} {'mode':26} "
-              f"{'seconds':>8} {'compile':>8} {'peak MiB':>8} {'MCC':>7}")
+              f"{'seconds':>8} {'cpu s':>7} {'compile':>8} {'peak MiB':>8} {'MCC':>7}")
         _print_row.header = True
     print(f"{row['estimator']:16} {row['preset']:26} {row['d']:>3} {row['K']:>3} "
-          f"{row['n']:>7} {row['mode']:26} {row['seconds']:>8} {row['compile']!s:>8} "
-          f"{row['peak_mib']:>8} {row['mcc']:>7}", flush=True)
+          f"{row['n']:>7} {row['mode']:26} {row['seconds']:>8} {row['cpu']:>7} "
+          f"{row['compile']!s:>8} {row['peak_mib']:>8} {row['mcc']:>7}", flush=True)
 
 
 def _write_csv(name: str, rows: list[dict]) -> None:

@@ -64,9 +64,11 @@ def add_parser(subparsers) -> None:
 
 def parse_overrides(items: list[str]) -> dict:
     """``["lr=2e-3", "mode=moments"]`` -> ``{"lr": 0.002, "mode": "moments"}``."""
+    out: dict = {}
+    if not items:
+        return out
     import yaml
 
-    out = {}
     for item in items:
         key, sep, text = item.partition("=")
         key = key.strip().replace("-", "_")

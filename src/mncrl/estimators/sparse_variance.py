@@ -194,6 +194,11 @@ def diagonal_groups(K: int, d: int) -> np.ndarray:
     return (np.arange(d)[None, :] - np.arange(K)[:, None]) % d
 
 
+def _group_matrix(K: int, d: int) -> np.ndarray:
+    """(K*d) x d one-hot matrix of the diagonal groups (a small dot instead of a scatter)."""
+    return np.eye(d, dtype=np.float32)[diagonal_groups(K, d).ravel()]
+
+
 def loss_terms(V, W, cfg: Config) -> dict:
     """The four terms of the paper's loss (unweighted) for variances V (K x d) and W (m x d)."""
     import jax
@@ -201,8 +206,7 @@ def loss_terms(V, W, cfg: Config) -> dict:
 
     sig = jax.nn.sigmoid
     K, d = V.shape
-    groups = jnp.asarray(diagonal_groups(K, d).ravel())
-    sq = jax.ops.segment_sum((V * V).ravel(), groups, num_segments=d)
+    sq = (V * V).reshape(K * d) @ _group_matrix(K, d)  # squared norm of every diagonal group
     positive = sq > 0
     norms = jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1.0)), 0.0)  # grad 0 at 0
     return {
@@ -614,13 +618,13 @@ def fit_batch(problems, keys, latent_dim=None, *, progress: bool = False, **hpar
 def _final_losses(W, S, cfg: Config):
     """Exact (full-data, float64) loss, variances V and loss terms of every [problem, restart]
     for W [P, R, m, d] and covariances S [P, K, m, m] (numpy: no compilation needed)."""
-    from scipy.special import expit
+    def expit(x):  # the logistic function, overflow-free (no scipy import on the CLI path)
+        return 0.5 * (1.0 + np.tanh(0.5 * x))
 
     W = np.asarray(W, dtype=np.float64)
     V = np.einsum("pkab,praj,prbj->prkj", S, W, W, optimize=True)
     K, d = V.shape[-2:]
-    G = np.eye(d)[diagonal_groups(K, d).ravel()]  # (K*d) x d one-hot of the diagonal groups
-    sq = (V * V).reshape(*V.shape[:2], K * d) @ G
+    sq = (V * V).reshape(*V.shape[:2], K * d) @ _group_matrix(K, d).astype(np.float64)
     terms = {
         "variance": expit(cfg.steepness_var * V).sum(axis=(-2, -1)),
         "support": expit(cfg.steepness_support * V.sum(axis=-1)).sum(axis=-1)
