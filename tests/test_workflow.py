@@ -125,7 +125,6 @@ def test_smoke_run_produces_every_output(smoke_run):
     assert "## fig2a" in report and "Tolerance rule" in report
     # logs and benchmarks for every job
     assert len(list((wf / OUT / "benchmarks" / "estimate").rglob("*.tsv"))) == 10
-    assert elapsed < 240, f"smoke run took {elapsed:.0f} s"
 
 
 def test_rerun_has_nothing_to_do(smoke_run):
