@@ -160,9 +160,9 @@ def test_one_epoch_visits_every_row_once(counts, B):
     import jax.numpy as jnp
 
     layout = sv.Layout(counts=counts, m=1, d=1, batch_size=B)
-    if layout.equal:  # X [n, K, 1] holds the global row id
+    if layout.equal:  # X [n, K*m] (m = 1) holds the global row id
         n, K = counts[0], len(counts)
-        ids = np.arange(n * K).reshape(K, n).T[..., None]
+        ids = np.arange(n * K).reshape(K, n).T
     else:  # X [N, 1]
         ids = np.arange(sum(counts))[:, None]
     X = jnp.asarray(ids, dtype=jnp.float32)

@@ -315,7 +315,8 @@ def _minibatch(X, perms, s, layout: Layout):
         idx = jax.lax.dynamic_slice(perms, (s * B,), (B,))
         valid = (s * B + jnp.arange(B)) < layout.n_max
         mask = jnp.broadcast_to(valid[:, None], (B, layout.K)).astype(X.dtype)
-        return X[idx], mask
+        # X is [n, K*m]: gathering whole rows of K*m values is ~2x faster on CPU than [n, K, m]
+        return X[idx].reshape(B, layout.K, layout.m), mask
     b = jnp.asarray(layout.env_batch)[None, :]  # [1, K]
     n = jnp.asarray(layout.counts)[None, :]
     i = jnp.arange(B)[:, None]  # [B, 1]
@@ -470,8 +471,9 @@ def _as_blocks(envs, latent_dim):
 
 def _prepare(problems, layout: Layout, need_rows: bool):
     """Per-problem environment covariances (P x K x m x m, float64 numpy and a float32 device
-    copy) and, for minibatch mode, the centred float32 rows on device (P x n x K x m for equal
-    sizes, P x N x m otherwise), written environment by environment into one buffer."""
+    copy) and, for minibatch mode, the centred float32 rows on device (P x n x K*m for equal
+    sizes, the reference's [n, envs, m] stack; P x N x m otherwise), written environment by
+    environment into one buffer."""
     import jax
     import jax.numpy as jnp
 
@@ -481,7 +483,7 @@ def _prepare(problems, layout: Layout, need_rows: bool):
     S = np.empty((P, K, m, m))
     X = None
     if need_rows:
-        shape = (P, layout.n_max, K, m) if layout.equal else (P, sum(layout.counts), m)
+        shape = (P, layout.n_max, K * m) if layout.equal else (P, sum(layout.counts), m)
         X = jnp.zeros(shape, jnp.float32)
     with single_threaded_blas():
         for p, blocks in enumerate(problems):
@@ -492,7 +494,7 @@ def _prepare(problems, layout: Layout, need_rows: bool):
                 if need_rows:
                     rows = jnp.asarray(centred.astype(np.float32))
                     if layout.equal:
-                        X = _put_equal(X, rows[None, :, None, :], p, k)
+                        X = _put_equal(X, rows[None], p, k * m)
                     else:
                         X = _put_flat(X, rows[None], p, layout.offsets[k])
     if not np.isfinite(S).all():
@@ -515,7 +517,7 @@ _JITTED: dict = {}
 
 def _put_equal(buf, block, p, k):
     if "equal" not in _JITTED:
-        _JITTED["equal"] = _donating_put(lambda p, k: (p, 0, k, 0))
+        _JITTED["equal"] = _donating_put(lambda p, col: (p, 0, col))
     return _JITTED["equal"](buf, block, p, k)
 
 
