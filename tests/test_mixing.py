@@ -44,7 +44,7 @@ def test_orthogonal_mixing_has_orthonormal_rows(d, m):
     assert np.allclose(L @ L.T, np.eye(d), atol=1e-12)
 
 
-@pytest.mark.parametrize("kind", MIXINGS)
+@pytest.mark.parametrize("kind", [k for k in MIXINGS if k != "reference"])
 def test_mixing_is_deterministic_given_the_generator(kind):
     assert np.array_equal(make_mixing(kind, 5, 7, rng(3)), make_mixing(kind, 5, 7, rng(3)))
     assert not np.array_equal(make_mixing(kind, 5, 7, rng(3)), make_mixing(kind, 5, 7, rng(4)))
@@ -61,3 +61,16 @@ def test_mixing_errors():
         make_mixing("sparse", 3, 3, rng())
     with pytest.raises(MncrlError, match="condition must be >= 1"):
         make_mixing("gaussian", 3, 3, rng(), condition=0.5)
+
+
+def test_reference_mixing_is_the_authors_matrix():
+    # the authors' get_rand_A: np.random.seed(s); A = np.random.rand(d, d); diag = |row| sums
+    expected = np.random.RandomState(0).rand(3, 3)
+    np.fill_diagonal(expected, np.abs(expected).sum(axis=1))
+    L = make_mixing("reference", 3, None, rng(5), seed=0)
+    assert np.array_equal(L, expected)
+    assert np.array_equal(make_mixing("reference", 3, None, rng(6), seed=0), L)  # rng unused
+    assert not np.array_equal(make_mixing("reference", 3, None, rng(5), seed=1), L)
+    assert np.all(np.diag(L) > np.abs(L).sum(axis=1) - np.diag(L))  # strictly diag. dominant
+    with pytest.raises(MncrlError, match="needs the integer mixing seed"):
+        make_mixing("reference", 3, None, rng())

@@ -301,7 +301,7 @@ def mixing_matrix(scenario: Scenario) -> np.ndarray:
     """The (d x m) mixing L, drawn from ``mixing_seed`` only (shared by every data seed)."""
     s = scenario
     return mixing_mod.make_mixing(s.mixing, s.d, s.m_obs, rng_for(s.mixing_seed, "mixing"),
-                                  condition=s.condition)
+                                  condition=s.condition, seed=s.mixing_seed)
 
 
 # --------------------------------------------------------------------------------------------
