@@ -12,7 +12,7 @@
 
 # %% [markdown]
 # # Fig. 2a: MCC against the latent dimension d
-# Linear Erdos-Renyi SCM (p = 0.75), leave-one-out do-interventions, paper mixing (seed 0),
+# Linear Erdos-Renyi SCM (p = 0.75), leave-one-out do-interventions, the authors' mixing (seed 0),
 # n = 1e5 per environment. Bars: mean and standard error over seeds of the paper's pooled,
 # chunked MCC on the test split. Black diamonds: the values read from the paper (±0.01).
 

@@ -1321,15 +1321,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from mncrl.experiment import limit_threads
+    from mncrl.experiment import run_module_cli
 
-    limit_threads()
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except MncrlError as exc:
-        print(f"mncrl.coverage {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    return run_module_cli(build_parser(), "mncrl.coverage", argv)
 
 
 if __name__ == "__main__":

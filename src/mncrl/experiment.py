@@ -644,14 +644,19 @@ def limit_threads() -> None:
                                    "intra_op_parallelism_threads=1")
 
 
-def main(argv: list[str] | None = None) -> int:
+def run_module_cli(parser, prog: str, argv: list[str] | None = None) -> int:
+    """Run a ``python -m mncrl.<module>`` command line: thread limits, one-line errors, exit 2."""
     limit_threads()
-    args = build_parser().parse_args(argv)
+    args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except MncrlError as exc:
-        print(f"mncrl.experiment {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{prog} {args.command}: error: {exc}", file=sys.stderr)
         return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_module_cli(build_parser(), "mncrl.experiment", argv)
 
 
 if __name__ == "__main__":
