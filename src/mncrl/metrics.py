@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from mncrl.api import single_threaded_blas
 from mncrl.errors import MncrlError
+from mncrl.threads import single_threaded_blas
 
 PAPER_CHUNK = 5000
 _ROWS_PER_PASS = 1 << 16

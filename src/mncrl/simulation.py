@@ -19,7 +19,6 @@ computed in float64 and rounded once. L (d x m) and the adjacency are float64, `
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -31,6 +30,7 @@ from mncrl import mixing as mixing_mod
 from mncrl import scm
 from mncrl.data import Dataset, validate
 from mncrl.errors import MncrlError
+from mncrl.threads import single_threaded_blas
 
 STREAMS = {"graph": 1, "weights": 2, "design": 3, "noise": 4, "obs_noise": 5, "mixing": 6,
            "split": 7}
@@ -334,7 +334,7 @@ def simulate(scenario: Scenario, seed: int) -> Dataset:
         return scm.sample_noise(rng_for(seed, "noise", k), s.noise, s.noise_std, (n, d))
 
     shared = noise(0) if s.paired_noise else None
-    with _single_threaded_blas():
+    with single_threaded_blas():
         for k in range(K):
             eta = shared if s.paired_noise else noise(k)
             Zk = scm.sample_latents(mechanism=s.mechanism, B=B, eta=eta, targets=T[k],
@@ -349,17 +349,6 @@ def simulate(scenario: Scenario, seed: int) -> Dataset:
     env = np.repeat(np.arange(K, dtype=np.int32), n)
     meta = {"adjacency": B, "scenario": s.to_dict(), "seed": int(seed)}
     return validate(Dataset(X=X, env=env, Z=Z, L=L, targets=T, meta=meta), min_envs=1)
-
-
-def _single_threaded_blas():
-    """Thin (n x d) @ (d x d) products gain little from BLAS threads, and OpenBLAS threads
-    busy-wait when the cores are shared (5x slower measured on 2 busy cores): use one thread.
-    threadpoolctl comes with scikit-learn; without it this is a no-op."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def example1(n: int = 1000, seed: int = 0) -> Dataset:

@@ -93,7 +93,7 @@ def parse_overrides(items: list[str]) -> dict:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from mncrl import api
+    from mncrl import api, estimators
     from mncrl.data import atomic_write, load
 
     out = Path(args.out)
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise MncrlError(f"--seed must be a non-negative integer, got {args.seed}")
     overrides = parse_overrides(args.overrides)
-    est, preset, _ = api.resolve(args.estimator, args.preset, overrides)  # fail before loading
+    est, preset, _ = estimators.resolve(args.estimator, args.preset, overrides)  # fail before loading
 
     ds = load(args.data, env_column=args.env_column)
     X, env, targets = ds.X, ds.env, ds.targets

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mncrl.errors import MncrlError
+
 
 @dataclass(frozen=True)
 class Fit:
@@ -46,3 +48,34 @@ class Estimator:
     needs_observational: bool = False
     reports_targets: bool = False
     fit_batch: Callable[..., list[Fit]] | None = None
+
+
+def coerce_hparam(estimator: str, key: str, value, default):
+    """``value`` converted to the type of ``default`` (MncrlError when it cannot be).
+
+    Integers stay integers (2.0 -> 2), numbers become finite floats, strings and booleans must
+    match; a None default accepts anything (the estimator checks such keys itself).
+    """
+
+    def fail(kind):
+        raise MncrlError(f"{estimator}: hyper-parameter {key} must be {kind}, got {value!r}")
+
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool | np.bool_):
+            fail("true or false")
+        return bool(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            fail("a string")
+        return value
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number):
+        fail("a number")
+    if isinstance(default, int | np.integer):
+        if not float(value).is_integer():
+            fail("an integer")
+        return int(value)
+    if not np.isfinite(float(value)):
+        fail("a finite number")
+    return float(value)

@@ -30,7 +30,8 @@ def fit(envs, *, key: int = 0, latent_dim: int | None = None, observational=None
     from sklearn.decomposition import FastICA
     from sklearn.exceptions import ConvergenceWarning
 
-    from mncrl.api import check_envs, single_threaded_blas
+    from mncrl.environments import check_envs
+    from mncrl.threads import single_threaded_blas
 
     blocks, m = check_envs(envs, latent_dim, min_envs=1)
     d = m if latent_dim is None else int(latent_dim)

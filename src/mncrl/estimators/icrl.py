@@ -27,7 +27,7 @@ HPARAMS = {"target": 10.0}
 
 def coefficients(envs, target: float = 10.0) -> np.ndarray:
     """Gamma (K x m): per-environment least-squares coefficients of X_k onto ``target``."""
-    from mncrl.api import single_threaded_blas
+    from mncrl.threads import single_threaded_blas
 
     rows = []
     with single_threaded_blas():
@@ -57,7 +57,7 @@ def _complete(Gamma: np.ndarray, envs, d: int) -> np.ndarray:
 
 def fit(envs, *, key: int = 0, latent_dim: int | None = None, target: float = 10.0) -> Fit:
     """Fit the ICRL stand-in; ``key`` is unused (the estimator is deterministic)."""
-    from mncrl.api import check_envs
+    from mncrl.environments import check_envs
 
     blocks, m = check_envs(envs, latent_dim)
     d = m if latent_dim is None else int(latent_dim)

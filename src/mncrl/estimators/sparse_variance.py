@@ -461,7 +461,7 @@ def _chunks(total: int) -> list[int]:
 
 def _as_blocks(envs, latent_dim):
     """Validated per-environment float arrays, m and d (m when latent_dim is None)."""
-    from mncrl.api import check_envs
+    from mncrl.environments import check_envs
 
     blocks, m = check_envs(envs, latent_dim)
     if any(b.shape[0] < 2 for b in blocks):
@@ -477,7 +477,7 @@ def _prepare(problems, layout: Layout, need_rows: bool):
     import jax
     import jax.numpy as jnp
 
-    from mncrl.api import single_threaded_blas
+    from mncrl.threads import single_threaded_blas
 
     P, K, m = len(problems), layout.K, layout.m
     S = np.empty((P, K, m, m))
@@ -656,7 +656,7 @@ def fit(envs, *, key: int, latent_dim: int | None = None, progress: bool = False
         **hparams) -> Fit:
     """Fit the paper's estimator to a list of per-environment (n_k x m) arrays."""
     if latent_dim is None:
-        from mncrl.api import estimate_latent_dim
+        from mncrl.environments import estimate_latent_dim
 
         latent_dim = estimate_latent_dim(envs)
     return fit_batch([envs], [key], latent_dim, progress=progress, **hparams)[0]
@@ -664,7 +664,7 @@ def fit(envs, *, key: int, latent_dim: int | None = None, progress: bool = False
 
 def _fit_batch(problems, keys, latent_dim=None, **hparams):
     if latent_dim is None:
-        from mncrl.api import estimate_latent_dim
+        from mncrl.environments import estimate_latent_dim
 
         latent_dim = estimate_latent_dim(problems[0])
     return fit_batch(problems, keys, latent_dim, **hparams)

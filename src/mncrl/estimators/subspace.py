@@ -438,7 +438,7 @@ def fit(envs: list[np.ndarray], *, key: int | None = None, latent_dim: int | Non
     is allowed and simply never enters a signature. Raises NotIdentifiableError when the
     estimated signatures do not separate the latents, DataError on malformed input.
     """
-    from mncrl.api import single_threaded_blas  # thin products: BLAS threads only stall
+    from mncrl.threads import single_threaded_blas  # thin products: BLAS threads only stall
 
     t0 = time.perf_counter()
     hp = check_hparams(hparams)
