@@ -1,4 +1,4 @@
-"""The `subspace` closed-form estimator (methods.md §2) on the shared simulator.
+"""The `subspace` closed-form estimator (docs/subspace.md) on the shared simulator.
 
 Thresholds are the project's targets: mcc >= 0.999 and Amari distance <= 1e-3 on every seed for
 designs that satisfy Assumption 4; NotIdentifiableError (never a silent guess) otherwise.

@@ -3,7 +3,7 @@
 Conventions
 - A graph is a (d x d) bool adjacency ``A`` with ``A[i, j]`` True for the edge i -> j; a weighted
   graph is the float matrix ``B`` with the edge weights (zero where there is no edge).
-- Nodes are 0-based. The paper's fixed nonlinear graph (spec/paper.md §4, 1-based there) is
+- Nodes are 0-based. The paper's fixed nonlinear graph (docs/paper.md#table-1, 1-based there) is
   :data:`PAPER_NONLINEAR_EDGES`.
 - Samples are rows: Z is (n x d).
 
