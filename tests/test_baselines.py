@@ -94,8 +94,8 @@ def test_icrl_is_invariant_to_environment_order_and_scale():
 
 def test_baselines_reach_the_papers_level(paper_splits):
     """Paper (Fig. 2a, d = 6): ICRL 0.59 and ICA 0.59; rerun, the reference code gives ICRL 0.54
-    and ICA 0.62 (docs/paper.md#reruns-of-the-released-code). ICA is scored on observational test rows, as the reference
-    does; ICRL on the pooled interventional test rows."""
+    and ICA 0.62 (docs/paper.md#reruns-of-the-released-code). ICA is scored on observational
+    test rows, as the reference does; ICRL on the pooled interventional test rows."""
     icrl_scores, ica_scores = [], []
     for seed, (train, test) in enumerate(paper_splits):
         f = api.fit(train, "icrl", seed=seed, latent_dim=6)

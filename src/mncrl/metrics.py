@@ -1,4 +1,4 @@
-"""How well an estimate recovers the latents (methods.md §7, spec/paper.md §6).
+"""How well an estimate recovers the latents (docs/estimators.md, "Metrics"; docs/paper.md#metric).
 
 - :func:`mcc`: mean correlation coefficient: Pearson |corr| between every true latent Z_i and
   every estimate Zhat_j, a one-to-one matching that maximises the total (Hungarian algorithm,
