@@ -6,42 +6,33 @@ import os
 import sys
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
-from mncrl import experiment as mx
+from mncrl import config as config_mod
+from mncrl import experiments as ex
 from mncrl.errors import MncrlError
+from mncrl.experiments.tables import spec_json
 
 
 def validate_config(config, schema):
-    """Schema check (snakemake.utils.validate) + library checks; one clear message on failure."""
+    """Schema check with defaults filled in + library checks; one clear message on failure."""
     try:
-        validate(config, schema)
-    except WorkflowError as exc:
-        error = exc.__context__
-        message = mx.format_schema_error(error) if hasattr(error, "validator") else str(exc)
-        raise WorkflowError(message) from None
-    try:
-        mx.check_config(config)
+        config_mod.validate(config, schema)
     except MncrlError as exc:
-        raise WorkflowError(f"config: {exc}") from None
+        raise WorkflowError(str(exc)) from None
 
-
-RESULTS = config.get("results_dir", "results")
-FIGURES = config.get("figures_dir", "figures")
-SRC = f"{workflow.basedir}/src"
 
 # Jobs run `python` from the environment running Snakemake (e.g. .venv/bin, whether or not the
 # venv is activated), or the job's own environment under --software-deployment-method.
 BIN = "" if workflow.deployment_settings.deployment_method else os.path.dirname(sys.executable)
-
+SRC = f"{workflow.basedir}/src"
 # Every job sees the workflow's own library first (needed inside a conda environment; the same
 # code as the editable install otherwise). BLAS thread variables follow each job's `threads`
-# (Snakemake sets them); `python -m mncrl.experiment` limits XLA to them as well. Compiled XLA
+# (Snakemake sets them); `python -m mncrl.experiments` limits XLA to them as well. Compiled XLA
 # programs are cached on disk and shared by the jobs (same program -> same results, without
 # recompiling the estimators in every cell); set JAX_COMPILATION_CACHE_DIR to move the cache.
 JAX_CACHE = os.path.abspath(".snakemake/jax-cache")
 JOB_PATH = f"export PATH={BIN}:$PATH; " if BIN else ""
-shell.prefix(
+SHELL_PREFIX = (
     "set -euo pipefail; "
     f"{JOB_PATH}"
     f"export PYTHONPATH={SRC}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
@@ -50,41 +41,40 @@ shell.prefix(
 )
 
 
+validate_config(config, f"{workflow.basedir}/config/schema.yaml")
+RESULTS = config["results_dir"]
+FIGURES = config["figures_dir"]
+
+
+# ---- experiments: cells, tables, specs --------------------------------------------------------
+
+
 def experiments():
-    return list(config["experiments"])
-
-
-def cells(experiment):
-    return [c.id for c in mx.experiment_cells(config, experiment)]
+    return ex.names(config)
 
 
 def cell_tables(wildcards):
-    return [f"{RESULTS}/{wildcards.experiment}/cells/{cell}.csv"
-            for cell in cells(wildcards.experiment)]
+    return [f"{RESULTS}/{wildcards.experiment}/cells/{cell.id}.csv"
+            for cell in ex.cells(config, wildcards.experiment)]
 
 
 def cell_spec(wildcards):
     """The cell's full spec as JSON (a params value: a changed config reruns only its cells)."""
-    spec = mx.cell_spec(config, wildcards.experiment, wildcards.cell)
-    return json.dumps(spec, sort_keys=True, separators=(",", ":"))
+    return spec_json(ex.cell_spec(config, wildcards.experiment, wildcards.cell))
 
 
-def cell_mem_mb(wildcards):
-    from mncrl.simulation import Scenario
-
-    spec = mx.cell_spec(config, wildcards.experiment, wildcards.cell)
-    scenario = Scenario.from_dict(spec["scenario"])
-    chunk = mx.seeds_per_chunk(scenario, len(spec["seeds"]), spec["max_batch_mb"])
-    per_seed = 3 * (scenario.d + 1) * scenario.n * (scenario.m_obs + scenario.d) * 4 / 2**20
-    return int(1500 + 1.5 * chunk * per_seed)
+def experiment_spec(wildcards):
+    return spec_json(ex.experiment_spec(config, wildcards.experiment))
 
 
-def cell_runtime(wildcards):
-    """Minutes; generous (a cluster kills jobs that exceed it)."""
-    spec = mx.cell_spec(config, wildcards.experiment, wildcards.cell)
-    s = spec["scenario"]
-    work = s.get("d", 6) ** 2 * s.get("n", 100000) * len(spec["seeds"])
-    return int(10 + work / 2e7)
+def derived_tables(name):
+    return [f"{RESULTS}/{name}/{table}.csv" for table in ex.derived_tables(config, name)]
+
+
+def derived_table_names():
+    """Regex of every derived table name (the `table` wildcard of rule derived_table)."""
+    names = sorted({t for name in experiments() for t in ex.derived_tables(config, name)})
+    return "|".join(names) or "^$"
 
 
 def metrics_tables(names=None):
@@ -92,45 +82,79 @@ def metrics_tables(names=None):
     return [f"{RESULTS}/{name}/metrics.csv" for name in names]
 
 
+def experiment_outputs(kind=None):
+    """Metrics and derived tables of every experiment (of one kind when given)."""
+    names = [n for n in experiments()
+             if kind is None or ex.kind_of(config["experiments"][n]) == kind]
+    return [path for n in names for path in metrics_tables([n]) + derived_tables(n)]
+
+
+# ---- resources (generous: a cluster kills jobs that exceed them) ---------------------------------
+
+
+def _cost(wildcards):
+    return ex.job_cost(ex.cell_spec(config, wildcards.experiment, wildcards.cell))
+
+
+def cell_mem_mb(wildcards):
+    data_mb, _ = _cost(wildcards)
+    return int(1500 + 1.5 * data_mb)
+
+
+def cell_runtime(wildcards):
+    """Minutes: 10 + one per 2e7 work units (d^2 x rows x seeds x estimators)."""
+    _, work = _cost(wildcards)
+    return int(10 + work / 2e7)
+
+
+# ---- figures ---------------------------------------------------------------------------------------
+
+
 def figure_names():
-    return list(config.get("figures") or {})
+    return list(config["figures"])
 
 
 def figure_notebook(wildcards):
-    entry = config["figures"][wildcards.figure]
-    return entry.get("notebook", f"figures/{wildcards.figure}.py")
+    return config["figures"][wildcards.figure].get("notebook", f"figures/{wildcards.figure}.py")
 
 
 def figure_inputs(wildcards):
-    entry = config["figures"][wildcards.figure]
+    exps = config["figures"][wildcards.figure]["experiments"]
     return {
         "notebook": figure_notebook(wildcards),
         "claims": config["claims"]["file"],
-        "tables": metrics_tables(entry.get("experiments") or []),
+        "tables": metrics_tables(exps) + [p for name in exps for p in derived_tables(name)],
     }
 
 
 def figure_parameters(wildcards, output):
     """The notebook's papermill parameters (JSON, read by papermill as YAML)."""
-    entry = config["figures"][wildcards.figure]
-    exps = entry.get("experiments") or []
+    exps = config["figures"][wildcards.figure]["experiments"]
     params = {
         "figure": wildcards.figure,
         "metrics": {name: f"{RESULTS}/{name}/metrics.csv" for name in exps},
+        "tables": {name: {t: f"{RESULTS}/{name}/{t}.csv" for t in ex.derived_tables(config, name)}
+                   for name in exps if ex.derived_tables(config, name)},
         "claims_file": config["claims"]["file"],
         "out_stem": f"{FIGURES}/{wildcards.figure}",
-        "headline_metric": config.get("headline_metric", "mcc_paper"),
-        "estimators": {label: entry_.get("display", label)
-                       for label, entry_ in config["estimators"].items()},
-        "roles": {label: entry_.get("role", "ours")
-                  for label, entry_ in config["estimators"].items()},
+        "headline_metric": config["headline_metric"],
+        "estimators": {label: entry.get("display", label)
+                       for label, entry in config["estimators"].items()},
     }
     return json.dumps(params)  # keys in config order: the legend order of the figures
 
 
+def figure_files(kind=None):
+    """The figures (PNG) that read an experiment (of one kind when given)."""
+    names = {n for n in experiments()
+             if kind is None or ex.kind_of(config["experiments"][n]) == kind}
+    return [f"{FIGURES}/{fig}.png" for fig in figure_names()
+            if kind is None or names & set(config["figures"][fig]["experiments"])]
+
+
 def all_targets():
     return (
-        metrics_tables()
-        + [f"{FIGURES}/{name}.png" for name in figure_names()]
+        experiment_outputs()
+        + figure_files()
         + [f"{RESULTS}/claims.json", config["claims"]["report"]]
     )

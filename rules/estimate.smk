@@ -1,5 +1,6 @@
-# One job per grid cell: simulate every seed of the cell, fit every estimator (seeds vmapped),
-# evaluate on the test split. Data are regenerated from the seeds, never stored.
+# One job per cell, whatever the experiment's kind (grid cell of a paper figure, (d, K) cell of
+# the coverage maps, ...): simulate its problems, fit every estimator (seeds vmapped), evaluate
+# on the test split. Data are regenerated from the seeds, never stored.
 
 
 rule estimate:
@@ -19,5 +20,5 @@ rule estimate:
     conda:
         "../envs/mncrl.yaml"
     shell:
-        "python -m mncrl.experiment run --spec {params.spec:q} "
+        "python -m mncrl.experiments run --spec {params.spec:q} "
         "--out {output.table} --info {output.info} > {log} 2>&1"

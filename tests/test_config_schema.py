@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import copy
 import shutil
 import subprocess
 import sys
@@ -13,7 +12,8 @@ import jsonschema
 import pytest
 import yaml
 
-from mncrl import estimators, experiment, interventions, mixing, scm, simulation
+from mncrl import config as config_mod
+from mncrl import estimators, experiments, interventions, mixing, scm, simulation
 from mncrl.errors import MncrlError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,17 +28,13 @@ def load(name):
 def merged(*names):
     """Snakemake's deep merge of config files (mappings merged, everything else replaced)."""
     out: dict = {}
-
-    def update(dst, src):
-        for k, v in src.items():
-            if isinstance(v, dict) and isinstance(dst.get(k), dict):
-                update(dst[k], v)
-            else:
-                dst[k] = copy.deepcopy(v)
-
     for name in names:
-        update(out, load(name))
+        out = config_mod.deep_merge(out, load(name))
     return out
+
+
+def validated(config):
+    return config_mod.validate(config, ROOT / "config/schema.yaml")
 
 
 def schema_errors(config):
@@ -50,7 +46,39 @@ def schema_errors(config):
 def test_shipped_configs_are_valid(names):
     config = merged(*names)
     assert schema_errors(config) == []
-    experiment.check_config(config)
+    validated(config)
+    assert config_mod.load(*(ROOT / "config" / n for n in names)) == config
+
+
+def test_schema_supplies_the_defaults():
+    """Defaults live in the schema only: a minimal config comes back complete."""
+    config = validated({
+        "scenarios": {"s": {"d": 3, "n": 100}},
+        "estimators": {"sub": {"estimator": "subspace"}},
+        "experiments": {"e": {"scenario": "s", "estimators": ["sub"], "seeds": [0]},
+                        "c": {"scenario": "s", "estimators": ["sub"], "seeds": [0],
+                              "coverage": {"d": [4]}}},
+    })
+    assert config["results_dir"] == "results" and config["max_batch_mb"] == 3000
+    assert config["estimators"]["sub"] == {"estimator": "subspace", "preset": None,
+                                           "overrides": {}, "role": "ours"}
+    e = config["experiments"]["e"]
+    assert e["set"] == {} and e["grid"] == {} and e["test_fraction"] == 0.25
+    assert e["metrics"] == ["mcc", "mcc_paper", "amari", "target_f1"]
+    cov = config["experiments"]["c"]["coverage"]
+    assert cov["K"] == ["2log2d", "d", "2d"] and cov["designs"] == 20 and cov["k"] == "all"
+    assert cov["recovered"] == 0.01 and cov["draws_per_job"] == "auto"
+    assert config["figures"] == {} and config["claims"]["file"] == "paper/claims.yaml"
+
+
+def test_load_errors_are_one_line(tmp_path):
+    with pytest.raises(MncrlError, match="config file not found"):
+        config_mod.load(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [1, 2\n")
+    with pytest.raises(MncrlError, match="not valid YAML") as info:
+        config_mod.load(bad, schema=ROOT / "config/schema.yaml")
+    assert "\n" not in str(info.value)
 
 
 def test_schema_enums_match_the_library():
@@ -71,10 +99,10 @@ def test_schema_enums_match_the_library():
 
 def test_smoke_config_shrinks_every_experiment():
     """Every experiment of config.yaml is small in smoke.yaml (a new block must be shrunk)."""
-    smoke = merged("config.yaml", "smoke.yaml")
+    smoke = validated(merged("config.yaml", "smoke.yaml"))
     assert smoke["results_dir"] != "results" and smoke["figures_dir"] != "figures"
     for name in load("config.yaml")["experiments"]:
-        cells = experiment.experiment_cells(smoke, name)
+        cells = experiments.cells(smoke, name)
         block = smoke["experiments"][name]
         assert len(block["seeds"]) <= 2, name
         assert len(cells) <= 4, name
@@ -114,7 +142,7 @@ def test_bad_values_give_one_message_naming_key_and_allowed_values(path, value, 
     validator = jsonschema.Draft202012Validator(SCHEMA)
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     assert error is not None
-    message = experiment.format_schema_error(error)
+    message = config_mod.format_schema_error(error)
     assert "\n" not in message
     for word in words:
         assert word in message, message
@@ -123,7 +151,7 @@ def test_bad_values_give_one_message_naming_key_and_allowed_values(path, value, 
 SEMANTIC = [
     (("experiments", "fig2a", "estimators"), ["sv-paper", "nope"], ["unknown estimator label",
                                                                     "'nope'", "sv-best"]),
-    (("estimators", "sv-paper", "preset"), "fastest", ["estimators.sv-paper.preset",
+    (("estimators", "sv-paper", "preset"), "fastest", ["estimators.sv-paper",
                                                        "'fastest'", "paper", "best"]),
     (("experiments", "fig2a", "scenario"), "paper-quadratic", ["unknown scenario",
                                                                "paper-linear"]),
@@ -131,6 +159,9 @@ SEMANTIC = [
     (("experiments", "fig2a", "grid", "mechanism"), ["scm2"], ["experiments.fig2a",
                                                                "scm2", "paper-nonlinear"]),
     (("figures", "fig2a", "experiments"), ["fig9"], ["figures.fig2a.experiments", "'fig9'"]),
+    (("estimators", "sv-paper", "overrides"), {"epochs": 2.5}, ["estimators.sv-paper",
+                                                               "epochs must be an integer"]),
+    (("estimators", "sv-paper", "overrides"), {"epoch": 2}, ["unknown hyper-parameter 'epoch'"]),
 ]
 
 
@@ -141,10 +172,10 @@ def test_library_checks(path, value, words):
     _set(config, path, value)
     assert schema_errors(config) == []
     if not words:
-        experiment.check_config(config)
+        validated(config)
         return
     with pytest.raises(MncrlError) as info:
-        experiment.check_config(config)
+        validated(config)
     for word in words:
         assert word in str(info.value), str(info.value)
 

@@ -1,4 +1,5 @@
-"""Experiment grids, stable cell ids and seeds, one-cell runs, aggregation and the CLI."""
+"""The experiment engine: stable cell ids and seeds, the grid kind, one-cell runs, aggregation,
+the kind dispatch and the command line (the coverage kind: tests/test_coverage.py)."""
 
 from __future__ import annotations
 
@@ -9,21 +10,28 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
-from mncrl import experiment as mx
+from mncrl import config as config_mod
+from mncrl import experiments as ex
 from mncrl.errors import MncrlError
-from mncrl.simulation import Scenario
+from mncrl.experiments import core, tables
+from mncrl.experiments.__main__ import main as cli
+from mncrl.simulation import Scenario, design_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+SCHEMA = ROOT / "config/schema.yaml"
+CONFIG = config_mod.load(ROOT / "config/config.yaml")
+
+
+def validated(config):
+    return config_mod.validate(copy.deepcopy(config), SCHEMA)
 
 
 def tiny_config(estimators=("icrl", "subspace"), **scenario):
     """A small config: d = 3 linear leave-one-out, a 2-cell grid over d."""
     base = {"d": 3, "n": 400, "design": "leave-one-out", "observational": True,
             "paired_noise": True, **scenario}
-    return {
+    return validated({
         "scenarios": {"s": base},
         "estimators": {"icrl": {"estimator": "icrl", "role": "baseline"},
                        "ica": {"estimator": "ica", "role": "baseline"},
@@ -32,7 +40,7 @@ def tiny_config(estimators=("icrl", "subspace"), **scenario):
                               "overrides": {"epochs": 2, "batch_size": 256}, "role": "paper"}},
         "experiments": {"e": {"scenario": "s", "grid": {"d": [3, 4]},
                               "estimators": list(estimators), "seeds": [0, 1]}},
-    }
+    })
 
 
 # --------------------------------------------------------------------------------------------
@@ -42,9 +50,9 @@ def tiny_config(estimators=("icrl", "subspace"), **scenario):
 
 def test_stable_seed_is_pinned_and_distinct():
     # pinned: a change of the hash would silently change every result of the workflow
-    assert mx.stable_seed("fig2a", "d-3", 0, "data") == 1878207844
-    assert mx.stable_seed("fig2a", "d-3", 1, "data") == 926111467
-    seeds = {mx.stable_seed("e", c, s, p) for c in ("d-3", "d-6") for s in range(5)
+    assert core.stable_seed("fig2a", "d-3", 0, "data") == 1878207844
+    assert core.stable_seed("fig2a", "d-3", 1, "data") == 926111467
+    seeds = {core.stable_seed("e", c, s, p) for c in ("d-3", "d-6") for s in range(5)
              for p in ("data", "split", "fit")}
     assert len(seeds) == 30 and all(0 <= s < 2**31 for s in seeds)
 
@@ -60,68 +68,70 @@ def test_stable_seed_is_pinned_and_distinct():
     ({"design_params.targets": [[0, 1], [2]]}, "design_params.targets-0-1-2"),
 ])
 def test_cell_ids(point, expected):
-    assert mx.cell_id(point) == expected
+    assert core.cell_id(point) == expected
 
 
 def test_grid_is_a_cartesian_product_in_written_order():
-    points = mx.grid_points({"d": [3, 6], "mixing_seed": [1, 2, 3]})
+    points = core.grid_points({"d": [3, 6], "mixing_seed": [1, 2, 3]})
     assert points[:3] == [{"d": 3, "mixing_seed": s} for s in (1, 2, 3)]
     assert len(points) == 6
-    assert mx.grid_points({}) == [{}]
+    assert core.grid_points({}) == [{}]
     with pytest.raises(MncrlError, match="non-empty list"):
-        mx.grid_points({"d": []})
+        core.grid_points({"d": []})
 
 
 def test_apply_point_sets_design_parameters():
     base = {"d": 6, "design": "random", "design_params": {"K": 4}}
-    out = mx.apply_point(base, {"design_params.k": 2, "d": 8})
+    out = core.apply_point(base, {"design_params.k": 2, "d": 8})
     assert out == {"d": 8, "design": "random", "design_params": {"K": 4, "k": 2}}
     assert base["design_params"] == {"K": 4}  # the base is not modified
 
 
 def test_paper_config_cells():
     paper = ["fig2a", "fig2b", "fig2c", "table1", "fig4"]
-    counts = {name: len(mx.experiment_cells(CONFIG, name)) for name in paper}
+    counts = {name: len(ex.cells(CONFIG, name)) for name in paper}
     assert counts == {"fig2a": 4, "fig2b": 6, "fig2c": 5, "table1": 2, "fig4": 16}
-    fig4 = mx.experiment_cells(CONFIG, "fig4")
+    fig4 = ex.cells(CONFIG, "fig4")
     assert fig4[0].id == "d-3_mixing_seed-1" and fig4[0].scenario["mixing_seed"] == 1
     assert all(c.scenario["n"] == 100000 and c.scenario["paired_noise"] for c in fig4)
-    fig2c = mx.experiment_cells(CONFIG, "fig2c")
+    fig2c = ex.cells(CONFIG, "fig2c")
     assert [c.scenario["n"] for c in fig2c] == [5000, 10000, 50000, 100000, 200000]
     assert not fig2c[0].scenario["observational"]  # no ICA in Fig. 2c
-    spec = mx.cell_spec(CONFIG, "fig2a", "d-30")
+    spec = ex.cell_spec(CONFIG, "fig2a", "d-30")
     assert spec["seeds"] == [0, 1, 2, 3, 4] and spec["test_fraction"] == 0.25
     assert [e["label"] for e in spec["estimators"]] == ["sv-paper", "icrl", "ica", "sv-best",
                                                        "subspace"]
     assert all("display" not in e for e in spec["estimators"])
     Scenario.from_dict(spec["scenario"])
+    assert spec["kind"] == "grid" and ex.kind_of(CONFIG["experiments"]["coverage"]) == "coverage"
     with pytest.raises(MncrlError, match="no cell 'd-31'"):
-        mx.cell_spec(CONFIG, "fig2a", "d-31")
+        ex.cell_spec(CONFIG, "fig2a", "d-31")
     with pytest.raises(MncrlError, match="unknown experiment 'fig9'"):
-        mx.cell_spec(CONFIG, "fig9", "d-3")
+        ex.cell_spec(CONFIG, "fig9", "d-3")
 
 
 def test_adding_grid_cells_leaves_existing_cells_unchanged():
     bigger = copy.deepcopy(CONFIG)
     bigger["experiments"]["fig2a"]["grid"]["d"] = [2, 3, 4, 6, 10, 30, 50]
+    bigger = validated(bigger)
     for cell in ("d-3", "d-6", "d-30"):
-        assert mx.cell_spec(bigger, "fig2a", cell) == mx.cell_spec(CONFIG, "fig2a", cell)
+        assert ex.cell_spec(bigger, "fig2a", cell) == ex.cell_spec(CONFIG, "fig2a", cell)
 
 
 def test_interleave_is_sample_major():
     blocks = [np.full((3, 2), k, dtype=float) + np.arange(3)[:, None] * 10 for k in range(4)]
-    pooled = mx.interleave(blocks)
+    pooled = core.interleave(blocks)
     assert pooled.shape == (12, 2)
     assert pooled[:4, 0].tolist() == [0, 1, 2, 3]       # sample 0 of env 0..3
     assert pooled[4:8, 0].tolist() == [10, 11, 12, 13]  # sample 1 of env 0..3
-    uneven = mx.interleave([np.zeros((2, 1)), np.ones((3, 1))])
+    uneven = core.interleave([np.zeros((2, 1)), np.ones((3, 1))])
     assert uneven[:, 0].tolist() == [0, 0, 1, 1, 1]
 
 
 def test_prepare_separates_the_observational_environment():
-    spec = mx.cell_spec(tiny_config(), "e", "d-3")
+    spec = ex.cell_spec(tiny_config(), "e", "d-3")
     scenario = Scenario.from_dict(spec["scenario"])
-    p = mx.prepare(scenario, spec, 0)
+    p = core.prepare(scenario, "e", "d-3", 0, spec["test_fraction"])
     assert len(p.train_envs) == 3 and p.targets.shape == (3, 3) and p.targets.any(axis=1).all()
     assert all(block.shape == (300, 3) for block in p.train_envs)
     assert p.obs_train.shape == (300, 3) and p.obs_test_X.shape == (100, 3)
@@ -130,20 +140,23 @@ def test_prepare_separates_the_observational_environment():
     free = np.argmax(np.abs(p.test_Z - 1.0) > 1e-6, axis=1)
     assert (free[:30] == np.arange(30) % 3).all()
     assert np.allclose(p.test_X, p.test_Z @ p.L, atol=1e-5)
-    again = mx.prepare(scenario, spec, 0)
+    again = core.prepare(scenario, "e", "d-3", 0, spec["test_fraction"])
     assert np.array_equal(again.test_X, p.test_X) and np.array_equal(again.obs_train,
                                                                       p.obs_train)
-    other = mx.prepare(scenario, spec, 1)
+    other = core.prepare(scenario, "e", "d-3", 1, spec["test_fraction"])
     assert not np.array_equal(other.test_X, p.test_X)
 
 
-def test_seeds_per_chunk_respects_the_memory_cap():
-    s = Scenario.from_dict({"d": 30, "n": 100000, "observational": True})
-    assert mx.seeds_per_chunk(s, 5, 100000) == 5
-    assert mx.seeds_per_chunk(s, 5, 2000) == 1
-    assert 1 <= mx.seeds_per_chunk(s, 5, 3000) < 5
-    small = Scenario.from_dict({"d": 3, "n": 1000})
-    assert mx.seeds_per_chunk(small, 5, 10) == 5
+def test_problems_per_batch_respects_the_memory_cap():
+    def per_batch(scenario, max_mb):
+        s = Scenario.from_dict(scenario)
+        return core.problems_per_batch(core.batch_mb(s, design_matrix(s, 0).shape[0]), 5, max_mb)
+
+    big = {"d": 30, "n": 100000, "observational": True}
+    assert per_batch(big, 100000) == 5
+    assert per_batch(big, 2000) == 1
+    assert 1 <= per_batch(big, 3000) < 5
+    assert per_batch({"d": 3, "n": 1000}, 10) == 5
 
 
 # --------------------------------------------------------------------------------------------
@@ -152,20 +165,20 @@ def test_seeds_per_chunk_respects_the_memory_cap():
 
 
 def test_run_cell_rows_and_determinism():
-    spec = mx.cell_spec(tiny_config(("icrl", "ica", "subspace")), "e", "d-3")
-    frame, info = mx.run_cell(spec)
+    spec = ex.cell_spec(tiny_config(("icrl", "ica", "subspace")), "e", "d-3")
+    frame, info = ex.run_cell(spec)
     assert list(frame.columns[:2]) == ["experiment", "cell"]
     assert {"d", "n", "p", "mixing_seed", "seed", "estimator", "metric", "value", "seconds",
             "status", "scored_on", "role", "a4_satisfied"} <= set(frame.columns)
     assert (frame["status"] == "ok").all() and frame["a4_satisfied"].all()
     per = frame.groupby(["estimator", "seed"])["metric"].apply(set)
-    assert per["icrl", 0] >= {"mcc", "mcc_paper", "mcc_spearman", "amari"}
+    assert per["icrl", 0] == {"mcc", "mcc_paper", "amari"}  # the default metrics
     assert "target_f1" in per["subspace", 0]  # subspace reports targets
     assert set(frame.loc[frame["estimator"] == "ica", "scored_on"]) == {"observational"}
     assert set(frame.loc[frame["estimator"] != "ica", "scored_on"]) == {"interventional"}
     sub = frame[(frame["estimator"] == "subspace") & (frame["metric"] == "mcc")]
     assert sub["value"].min() > 0.999  # noiseless do-interventions: exact recovery
-    again, _ = mx.run_cell(spec)
+    again, _ = ex.run_cell(spec)
     cols = [c for c in frame.columns if c != "seconds"]
     pd.testing.assert_frame_equal(frame[cols], again[cols])
     assert [f["estimator"] for f in info["fits"]][:3] == ["icrl", "icrl", "ica"]
@@ -174,9 +187,9 @@ def test_run_cell_rows_and_determinism():
 def test_run_cell_vmaps_seeds_and_matches_single_fits():
     """The batched fit of a cell gives what one-seed fits give (same keys)."""
     cfg = tiny_config(("sv",))
-    spec = mx.cell_spec(cfg, "e", "d-3")
-    batched, _ = mx.run_cell(spec)
-    single = pd.concat([mx.run_cell({**spec, "seeds": [s]})[0] for s in spec["seeds"]],
+    spec = ex.cell_spec(cfg, "e", "d-3")
+    batched, _ = ex.run_cell(spec)
+    single = pd.concat([ex.run_cell({**spec, "seeds": [s]})[0] for s in spec["seeds"]],
                        ignore_index=True)
     cols = ["seed", "estimator", "metric"]
     b = batched.set_index(cols)["value"].sort_index()
@@ -188,8 +201,8 @@ def test_failed_fits_are_recorded_not_fatal():
     cfg = tiny_config(("subspace", "icrl"), design="blocks", d=4,
                       design_params={"size": 2}, observational=False)
     cfg["experiments"]["e"]["grid"] = {}
-    spec = mx.cell_spec(cfg, "e", "base")
-    frame, info = mx.run_cell(spec)
+    spec = ex.cell_spec(cfg, "e", "base")
+    frame, info = ex.run_cell(spec)
     sub = frame[frame["estimator"] == "subspace"]
     assert (sub["status"] == "NotIdentifiableError").all() and sub["value"].isna().all()
     assert not frame.loc[frame["estimator"] == "subspace", "a4_satisfied"].any()
@@ -205,18 +218,19 @@ def test_failed_fits_are_recorded_not_fatal():
 
 def test_cli_run_aggregate_and_summary(tmp_path, capsys):
     cfg = tiny_config(("icrl", "subspace"))
-    tables = []
+    cell_tables = []
     for cell in ("d-3", "d-4"):
         spec_file = tmp_path / f"{cell}.spec.json"
-        spec_file.write_text(json.dumps(mx.cell_spec(cfg, "e", cell)))
+        spec_file.write_text(json.dumps(ex.cell_spec(cfg, "e", cell)))
         out = tmp_path / "cells" / f"{cell}.csv"
-        assert mx.main(["run", "--spec", f"@{spec_file}", "--out", str(out),
-                        "--info", str(out.with_suffix(".json"))]) == 0
-        tables.append(str(out))
+        assert cli(["run", "--spec", f"@{spec_file}", "--out", str(out),
+                    "--info", str(out.with_suffix(".json"))]) == 0
+        cell_tables.append(str(out))
         info = json.loads(out.with_suffix(".json").read_text())
         assert info["spec"]["cell"] == cell and len(info["fits"]) == 4
-    assert mx.main(["aggregate", *tables, "--out", str(tmp_path / "m.csv"),
-                    "--summary", str(tmp_path / "s.csv")]) == 0
+    spec = json.dumps(ex.experiment_spec(cfg, "e"))
+    assert cli(["aggregate", *cell_tables, "--spec", spec, "--out", str(tmp_path / "m.csv"),
+                "--summary", str(tmp_path / "s.csv")]) == 0
     table = pd.read_csv(tmp_path / "m.csv")
     assert table["cell"].unique().tolist() == ["d-3", "d-4"]
     summary = pd.read_csv(tmp_path / "s.csv")
@@ -233,22 +247,25 @@ def test_cli_run_aggregate_and_summary(tmp_path, capsys):
 
 @pytest.mark.parametrize(("args", "words"), [
     (["run", "--spec", "{not json", "--out", "X.csv"], ["not valid JSON"]),
-    (["run", "--spec", "{}", "--out", "X.csv"], ["misses the key 'experiment'"]),
+    (["run", "--spec", "{}", "--out", "X.csv"], ["misses the key 'kind'"]),
     (["run", "--spec", "@missing.json", "--out", "X.csv"], ["spec file not found"]),
-    (["aggregate", "missing.csv", "--out", "X.csv"], ["metrics table not found"]),
+    (["aggregate", "missing.csv", "--spec", '{"kind": "grid", "experiment": "e"}', "--out",
+      "X.csv"], ["metrics table not found"]),
+    (["table", "phase", "m.csv", "--spec", '{"kind": "grid", "experiment": "e"}', "--out",
+      "X.csv"], ["metrics table not found"]),
 ])
 def test_cli_errors_are_one_line_and_write_nothing(tmp_path, monkeypatch, capsys, args, words):
     monkeypatch.chdir(tmp_path)
-    assert mx.main(args) == 2
+    assert cli(args) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and all(w in err for w in words)
     assert not (tmp_path / "X.csv").exists()
 
 
 def test_cli_bad_scenario_in_spec(tmp_path, capsys):
-    spec = mx.cell_spec(tiny_config(), "e", "d-3")
+    spec = ex.cell_spec(tiny_config(), "e", "d-3")
     spec["scenario"]["graph"] = "ring"
-    assert mx.main(["run", "--spec", json.dumps(spec), "--out", str(tmp_path / "X.csv")]) == 2
+    assert cli(["run", "--spec", json.dumps(spec), "--out", str(tmp_path / "X.csv")]) == 2
     err = capsys.readouterr().err
     assert "graph must be one of" in err and err.count("\n") == 1
 
@@ -257,5 +274,27 @@ def test_remove_stale_temps(tmp_path):
     target = tmp_path / "cell.csv"
     (tmp_path / ".cell.csv.abc123.csv").write_text("half")
     (tmp_path / ".other.csv.x.csv").write_text("keep")
-    mx.remove_stale_temps(target)
+    tables.remove_stale_temps(target)
     assert [p.name for p in tmp_path.iterdir()] == [".other.csv.x.csv"]
+
+
+def test_kinds_share_one_interface():
+    for kind in ex.KINDS:
+        module = ex.module(kind)
+        for name in ("cells", "cell_spec", "run_cell", "aggregate", "experiment_spec",
+                     "job_cost", "TABLES"):
+            assert hasattr(module, name), (kind, name)
+    with pytest.raises(MncrlError, match="unknown experiment kind 'nope'"):
+        ex.module("nope")
+
+
+def test_derived_table_of_a_kind_without_tables_is_refused():
+    spec = {"kind": "grid", "experiment": "e"}
+    with pytest.raises(MncrlError, match="has no table 'phase'"):
+        ex.derived_table("phase", pd.DataFrame(), spec)
+
+
+def test_cli_cells_lists_every_cell(capsys):
+    assert cli(["cells", str(ROOT / "config/config.yaml"), "--experiment", "fig2a"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split("\t")[1] for line in lines] == ["d-3", "d-6", "d-10", "d-30"]

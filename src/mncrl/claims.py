@@ -421,10 +421,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", required=True, help="output: the markdown report")
     args = parser.parse_args(argv)
     try:
-        from mncrl.experiment import aggregate, write_json
+        from mncrl.experiments.tables import concat, write_json
 
         header, claims = load_claims(args.claims)
-        table = aggregate(args.tables)
+        table = concat(args.tables)
         verdicts = evaluate_all(claims, table)
         write_json(to_json(header, claims, verdicts), args.json)
         text = render_report(header, claims, verdicts, sources=args.tables)

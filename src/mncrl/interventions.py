@@ -62,16 +62,54 @@ def _pad(T: np.ndarray, d: int) -> np.ndarray:
     return np.pad(T, ((0, 0), (0, d - T.shape[1])))
 
 
+def unseparated_mask(T) -> np.ndarray:
+    """``U[..., j, i]`` = True when no environment intervenes on j without intervening on i
+    (i != j), for a (..., K, d) bool stack of designs: the one Assumption-4 check everything
+    uses (:func:`assumption4`, the planner, the coverage experiment)."""
+    T = np.asarray(T, dtype=bool)
+    Ti = T.astype(np.int32)
+    sep = np.einsum("...kj,...ki->...ji", Ti, 1 - Ti)  # environments with j in T_e, i not
+    return (sep == 0) & ~np.eye(T.shape[-1], dtype=bool)
+
+
+def assumption4_batch(T) -> np.ndarray:
+    """Whether each design of a (..., K, d) stack satisfies Assumption 4."""
+    return ~unseparated_mask(T).any(axis=(-2, -1))
+
+
+def unidentifiable_latents(T) -> np.ndarray:
+    """(..., d) bool: latent j is the first element of some unseparated pair (j, i)."""
+    return unseparated_mask(T).any(axis=-1)
+
+
 def assumption4(targets, d: int | None = None) -> CoverageReport:
     """Check Assumption 4: for every ordered pair (j, i), i != j, some environment intervenes
     on j and not on i (a strongly separating system)."""
     T = as_target_matrix(targets, d)
-    d = T.shape[1]
-    Ti = T.astype(np.int64)
-    # sep[j, i] = number of environments with j in T_e and i not in T_e
-    sep = Ti.T @ (1 - Ti)
-    missing = [(j, i) for j in range(d) for i in range(d) if i != j and sep[j, i] == 0]
-    return CoverageReport(satisfied=not missing, unseparated=tuple(missing), d=d)
+    U = unseparated_mask(T)
+    missing = tuple((int(j), int(i)) for j, i in zip(*np.nonzero(U), strict=True))
+    return CoverageReport(satisfied=not missing, unseparated=missing, d=T.shape[1])
+
+
+def sample_random_targets(rng: np.random.Generator, n: int, d: int, K: int, k: int) -> np.ndarray:
+    """``n`` random designs at once (n x K x d bool): every environment intervenes on k nodes
+    drawn uniformly without replacement (the distribution of design ``random``)."""
+    u = rng.random((n, K, d))
+    kth = np.partition(u, k - 1, axis=-1)[..., k - 1 : k]
+    return u <= kth
+
+
+def a4_probability(d: int, K: int, k: int, draws: int = 4000, seed: int = 0) -> float:
+    """Monte Carlo probability that a random design (K environments of k targets) satisfies
+    Assumption 4 (standard error <= 0.5 / sqrt(draws))."""
+    if k >= d:
+        return 0.0
+    rng = np.random.default_rng([seed, d, K, k])
+    ok = 0
+    for start in range(0, draws, 1000):
+        T = sample_random_targets(rng, min(1000, draws - start), d, K, k)
+        ok += int(assumption4_batch(T).sum())
+    return ok / draws
 
 
 # --------------------------------------------------------------------------------------------

@@ -26,17 +26,9 @@ from itertools import combinations
 import numpy as np
 
 from mncrl.errors import MncrlError
-from mncrl.interventions import as_target_matrix, assumption4
+from mncrl.interventions import as_target_matrix, assumption4, unseparated_mask
 
 METHOD = "greedy"
-
-
-def _pairs_matrix(unseparated, d: int) -> np.ndarray:
-    """(d x d) bool: U[j, i] = the ordered pair (j, i) is still unseparated."""
-    U = np.zeros((d, d), dtype=bool)
-    for j, i in unseparated:
-        U[j, i] = True
-    return U
 
 
 def cut_gain(U: np.ndarray, members: np.ndarray) -> int:
@@ -77,7 +69,7 @@ def best_cut(U: np.ndarray) -> np.ndarray:
 def greedy_cover(targets, d: int) -> list[list[int]]:
     """Greedy set cover of the unseparated pairs of ``targets`` by extra target sets."""
     T = as_target_matrix(targets, d)
-    U = _pairs_matrix(assumption4(T, d).unseparated, d)
+    U = unseparated_mask(T)
     added: list[list[int]] = []
     while U.any():
         cut = best_cut(U)

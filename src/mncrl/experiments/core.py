@@ -1,0 +1,427 @@
+"""What every experiment kind shares: cells, stable seeds, data preparation, fits, evaluation.
+
+Randomness: every draw of a cell comes from an integer derived from ``(experiment, data cell,
+seed, purpose)`` by a stable hash (:func:`stable_seed`): the data, the train/test split and
+each estimator's initialisation. Results of a cell therefore depend only on its own
+definition, never on which other cells exist or in which order they run.
+
+One problem = simulate a data seed -> split 75/25 (the same rows of every environment, as the
+reference implementation) -> fit every estimator (all seeds of a chunk in one vmapped
+``fit_batch`` call when the estimator has one) -> evaluate on the test rows. Estimators that
+use observational data (``ica``) get the observational environment, which the scenario appends
+last when ``observational: true``; it is never passed to the other estimators, and such
+estimators are scored on the observational test rows (column ``scored_on``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from mncrl import estimators, scm
+from mncrl import simulation as sim
+from mncrl.errors import ConvergenceError, DataError, MncrlError, NotIdentifiableError
+from mncrl.metrics import evaluate
+from mncrl.threads import single_threaded_blas
+
+#: Failures that depend on the data draw: recorded (status column, NaN values), not fatal.
+#: Any other error (a bad hyper-parameter, bad data) stops the job with its message.
+FIT_FAILURES = (NotIdentifiableError, ConvergenceError)
+
+# --------------------------------------------------------------------------------------------
+# Stable ids and seeds
+# --------------------------------------------------------------------------------------------
+
+
+def stable_seed(*parts) -> int:
+    """A 31-bit integer seed from any sequence of strings/ints (stable across runs/platforms)."""
+    text = "\x1f".join(str(p) for p in parts)
+    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") & 0x7FFFFFFF
+
+
+def _format_value(value) -> str:
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, float):
+        text = repr(value)
+    elif isinstance(value, str | int):
+        text = str(value)
+    else:
+        text = json.dumps(value, sort_keys=True, separators=(",", ""))
+    return re.sub(r"[^A-Za-z0-9.+-]+", "-", text).strip("-") or "x"
+
+
+def cell_id(point: Mapping) -> str:
+    """The id of a grid point: ``key-value`` pairs joined by ``_`` (``base`` for no grid)."""
+    if not point:
+        return "base"
+    return "_".join(f"{key}-{_format_value(value)}" for key, value in point.items())
+
+
+def spec_key(data: Mapping) -> str:
+    """Plain data as a canonical JSON string (a cache key)."""
+    return json.dumps(data, sort_keys=True, default=str)
+
+
+def from_key(key: str):
+    return json.loads(key)
+
+
+# --------------------------------------------------------------------------------------------
+# Config -> cells
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One job of one experiment: ``scenario`` is the full scenario dict of the cell (for a
+    cell that runs several designs, that of its first one)."""
+
+    experiment: str
+    id: str
+    point: dict
+    scenario: dict
+
+
+def grid_points(grid: Mapping) -> list[dict]:
+    """Cartesian product of ``grid`` (key -> list of values), first key varying slowest."""
+    keys = list(grid)
+    return [
+        dict(zip(keys, combo, strict=True))
+        for combo in itertools.product(*(grid[k] for k in keys))
+    ]
+
+
+def apply_point(base: Mapping, point: Mapping) -> dict:
+    """``base`` with the grid point's values set (``design_params.k`` sets a design parameter)."""
+    scenario = json.loads(json.dumps(dict(base)))  # deep copy of plain data
+    for key, value in point.items():
+        if key.startswith("design_params."):
+            params = dict(scenario.get("design_params") or {})
+            params[key.split(".", 1)[1]] = value
+            scenario["design_params"] = params
+        else:
+            scenario[key] = value
+    return scenario
+
+
+def experiment_block(config: Mapping, name: str) -> dict:
+    """The experiment's (schema-validated, defaults filled) config block."""
+    experiments = config["experiments"]
+    if name not in experiments:
+        raise MncrlError(f"unknown experiment '{name}'; configured: {', '.join(experiments)}")
+    return experiments[name]
+
+
+def base_scenario(config: Mapping, name: str) -> dict:
+    """The experiment's base scenario with its ``set`` keys applied (a deep copy)."""
+    block = experiment_block(config, name)
+    scenarios = config["scenarios"]
+    if block["scenario"] not in scenarios:
+        raise MncrlError(
+            f"experiments.{name}.scenario: unknown scenario '{block['scenario']}'; "
+            f"defined: {', '.join(scenarios)}"
+        )
+    return apply_point(scenarios[block["scenario"]], block["set"])
+
+
+def estimator_entries(config: Mapping, labels: Sequence[str]) -> list[dict]:
+    """The estimator entries (with their label) of a list of labels; ``display`` is dropped
+    (presentation only: renaming must not rerun cells)."""
+    table = config["estimators"]
+    entries = []
+    for label in labels:
+        if label not in table:
+            raise MncrlError(
+                f"unknown estimator label '{label}'; defined in 'estimators': {', '.join(table)}"
+            )
+        entry = {k: v for k, v in table[label].items() if k != "display"}
+        entries.append({"label": label, **entry})
+    return entries
+
+
+def common_spec(config: Mapping, name: str, kind: str, cell: str) -> dict:
+    """The keys every cell spec has, whatever the kind."""
+    block = experiment_block(config, name)
+    return {
+        "kind": kind,
+        "experiment": name,
+        "cell": cell,
+        "estimators": estimator_entries(config, block["estimators"]),
+        "seeds": [int(s) for s in block["seeds"]],
+        "test_fraction": float(block["test_fraction"]),
+        "metrics": list(block["metrics"]),
+        "max_batch_mb": int(config["max_batch_mb"]),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Data of one problem
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The data of one seed of a problem, split and partitioned for the estimators."""
+
+    seed: int
+    train_envs: list  # interventional environments only (train rows)
+    test_X: np.ndarray  # pooled interventional test rows, sample-major (reference order)
+    test_Z: np.ndarray
+    obs_train: np.ndarray | None
+    obs_test_X: np.ndarray | None
+    obs_test_Z: np.ndarray | None
+    L: np.ndarray
+    targets: np.ndarray  # K x d, interventional environments
+
+
+def interleave(blocks: Sequence[np.ndarray]) -> np.ndarray:
+    """Pool per-environment blocks of equal length sample-major: row i of env 0, of env 1, ...
+
+    This is the order of the reference implementation ([n, envs, d] reshaped), which matters
+    for the chunked ``mcc_paper``; blocks of unequal length are concatenated instead.
+    """
+    if len({b.shape[0] for b in blocks}) != 1:
+        return np.concatenate(blocks, axis=0)
+    return np.stack(blocks, axis=1).reshape(-1, blocks[0].shape[1])
+
+
+class NoiseCache:
+    """The latent noise of environment k under a data seed, drawn once (read-only arrays):
+    problems that share a data seed (the designs of a coverage cell) share their noise."""
+
+    def __init__(self):
+        self._store: dict = {}
+
+    def get(self, seed: int, k: int, kind: str, std: float, shape: tuple) -> np.ndarray:
+        key = (int(seed), int(k), kind, float(std), tuple(shape))
+        if key not in self._store:
+            eta = scm.sample_noise(sim.rng_for(seed, "noise", k), kind, std, shape)
+            eta.flags.writeable = False
+            self._store[key] = eta
+        return self._store[key]
+
+    def clear(self) -> None:
+        self._store.clear()
+
+
+def _environments(s, data_seed: int, noise: NoiseCache):
+    """(X, Z, L, T): every environment of :func:`mncrl.simulation.simulate` for the data seed,
+    stacked (K_all, n, .); the same draws, bit for bit."""
+    B = sim.latent_graph(s, data_seed)
+    T = sim.design_matrix(s, data_seed)
+    L = sim.mixing_matrix(s)
+    order = scm.topological_order(B != 0)
+    K_all, n, d, m = T.shape[0], s.n, s.d, s.m_obs
+    X = np.empty((K_all, n, m), dtype=np.dtype(s.dtype))
+    Z = np.empty((K_all, n, d), dtype=np.dtype(s.dtype))
+    with single_threaded_blas():
+        for k in range(K_all):
+            eta = noise.get(data_seed, 0 if s.paired_noise else k, s.noise, s.noise_std, (n, d))
+            Z[k] = scm.sample_latents(
+                mechanism=s.mechanism, B=B, eta=eta, targets=T[k],
+                intervention=s.intervention_spec, order=order,
+                scm2_variant=s.scm2_variant, env_index=k,
+            )
+            X[k] = Z[k] @ L
+            if s.obs_noise > 0:
+                X[k] += s.obs_noise * sim.rng_for(data_seed, "obs_noise", k).standard_normal(
+                    (n, m)
+                )
+    if not np.isfinite(X).all():
+        raise DataError(f"the simulated X contains {int((~np.isfinite(X)).sum())} NaN/Inf values")
+    return X, Z, L, T
+
+
+def prepare(scenario, experiment: str, data_cell: str, seed: int, test_fraction: float,
+            noise: NoiseCache | None = None) -> Prepared:
+    """Simulate a data seed's data set, split it and set the observational environment apart.
+
+    The data seed is ``stable_seed(experiment, data_cell, seed, "data")`` and the split seed
+    ``stable_seed(experiment, data_cell, seed, "split")``; the result equals
+    ``simulate(scenario, data seed)`` followed by ``train_test_split(same_rows=True)``.
+    """
+    s = scenario
+    data_seed = stable_seed(experiment, data_cell, seed, "data")
+    X, Z, L, T = _environments(s, data_seed, NoiseCache() if noise is None else noise)
+    K_all, n = T.shape[0], s.n
+    if n < 2:
+        raise MncrlError(f"environments need at least 2 rows to split, got n = {n}")
+    split_seed = stable_seed(experiment, data_cell, seed, "split")
+    n_test = min(max(round(n * test_fraction), 1), n - 1)
+    perm = sim.rng_for(split_seed, "split", 0).permutation(n)
+    test_rows, train_rows = np.sort(perm[:n_test]), np.sort(perm[n_test:])
+    K = K_all - int(s.observational)
+    train = np.take(X, train_rows, axis=1)  # (K_all, n_train, m)
+    te_X, te_Z = np.take(X, test_rows, axis=1), np.take(Z, test_rows, axis=1)
+    obs = bool(s.observational)
+    return Prepared(
+        seed=int(seed), train_envs=list(train[:K]),
+        test_X=interleave(list(te_X[:K])), test_Z=interleave(list(te_Z[:K])),
+        obs_train=train[K] if obs else None, obs_test_X=te_X[K] if obs else None,
+        obs_test_Z=te_Z[K] if obs else None, L=np.asarray(L), targets=T[:K],
+    )
+
+
+def batch_mb(scenario, K_all: int) -> float:
+    """MB of one problem in memory: data, split copies and the estimator's copy."""
+    itemsize = np.dtype(scenario.dtype).itemsize
+    return 3 * K_all * scenario.n * (scenario.m_obs + scenario.d) * itemsize / 2**20
+
+
+def problems_per_batch(per_problem_mb: float, n_problems: int, max_batch_mb: int) -> int:
+    """How many problems of equal shape fit in ``max_batch_mb`` at once (at least one)."""
+    return int(max(1, min(n_problems, max_batch_mb // max(per_problem_mb, 1))))
+
+
+# --------------------------------------------------------------------------------------------
+# Fits
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """An estimator entry of the config with its registry entry and hyper-parameters."""
+
+    entry: dict
+    est: object
+    hparams: dict
+
+    @property
+    def label(self) -> str:
+        return self.entry["label"]
+
+    @property
+    def preset(self) -> str:
+        return self.entry["preset"] or self.est.default_preset or ""
+
+
+def resolve_entries(entries: Sequence[Mapping]) -> list[Resolved]:
+    """Every estimator entry of a spec resolved (:func:`mncrl.estimators.resolve`)."""
+    out = []
+    for entry in entries:
+        r = estimators.resolve(entry["estimator"], entry["preset"], entry["overrides"])
+        out.append(Resolved(entry=dict(entry), est=r.estimator, hparams=r.hparams))
+    return out
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A fit, or the error that prevented it, for one seed."""
+
+    fit: object | None
+    seconds: float
+    error: Exception | None = None
+
+
+def uses_observational(est, prepared: Prepared) -> bool:
+    return bool(est.needs_observational and prepared.obs_train is not None)
+
+
+def _fit_one(est, p: Prepared, seed: int, latent_dim: int, hparams) -> Outcome:
+    kwargs = dict(hparams)
+    if uses_observational(est, p):
+        kwargs["observational"] = p.obs_train
+    start = time.perf_counter()
+    try:
+        fit = est.fit(p.train_envs, seed=seed, latent_dim=latent_dim, **kwargs)
+    except FIT_FAILURES as exc:
+        return Outcome(None, time.perf_counter() - start, exc)
+    return Outcome(fit, time.perf_counter() - start)
+
+
+def fit_chunk(est, hparams: Mapping, prepared: Sequence[Prepared], seeds: Sequence[int],
+              latent_dim: int) -> list[Outcome]:
+    """Fit one estimator on every problem of a chunk; one vmapped call when possible.
+
+    ``seconds`` of a batched fit is the batch's wall time divided by the number of problems.
+    If the batched call raises, the problems are refitted one by one to tell which ones fail.
+    """
+    batched = est.fit_batch is not None and len(prepared) > 1
+    if batched and not uses_observational(est, prepared[0]):
+        start = time.perf_counter()
+        try:
+            fits = est.fit_batch([p.train_envs for p in prepared], list(seeds),
+                                 latent_dim=latent_dim, **hparams)
+        except FIT_FAILURES:
+            pass
+        else:
+            per_problem = (time.perf_counter() - start) / len(prepared)
+            return [Outcome(f, per_problem) for f in fits]
+    return [_fit_one(est, p, s, latent_dim, hparams) for p, s in zip(prepared, seeds, strict=True)]
+
+
+def failed_values(metrics: Sequence[str], reports_targets: bool) -> dict:
+    """NaN for every metric of a failed fit (``target_f1`` only for estimators that report
+    targets)."""
+    return {m: float("nan") for m in metrics if m != "target_f1" or reports_targets}
+
+
+def evaluate_fit(fit, prepared: Prepared, scored_on: str, metrics: Sequence[str]) -> dict:
+    """The requested metrics of a fit on the test rows (observational ones for ``scored_on``)."""
+    if scored_on == "observational":
+        X, Z = prepared.obs_test_X, prepared.obs_test_Z
+        true_t = est_t = None
+    else:
+        X, Z = prepared.test_X, prepared.test_Z
+        true_t, est_t = prepared.targets, fit.targets
+    W = np.asarray(fit.unmixing, dtype=np.float64)
+    Zhat = np.asarray(X, dtype=np.float64) @ W
+    values = evaluate(Z=np.asarray(Z, dtype=np.float64), Zhat=Zhat, L=prepared.L, W=W,
+                      true_targets=true_t, est_targets=est_t,
+                      spearman="mcc_spearman" in metrics)
+    return {m: float(values[m]) for m in metrics if m in values and values[m] is not None}
+
+
+# --------------------------------------------------------------------------------------------
+# Table columns
+# --------------------------------------------------------------------------------------------
+
+
+def scenario_columns(scenario) -> dict:
+    """The scalar scenario keys as table columns (``design_params.<name>`` flattened)."""
+    out = {}
+    for key, value in scenario.to_dict().items():
+        if key == "design_params":
+            for name, v in sorted(value.items()):
+                out[f"design_params.{name}"] = v if np.isscalar(v) else json.dumps(v)
+        elif value is None or isinstance(value, bool | int | float | str):
+            out[key] = value
+    return out
+
+
+def json_scalars(info: Mapping) -> dict:
+    """The JSON-scalar entries of a fit's ``info`` (non-finite floats as strings)."""
+    out = {}
+    for key, value in (info or {}).items():
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, bool | int | str) or value is None:
+            out[key] = value
+        elif isinstance(value, float):
+            out[key] = value if math.isfinite(value) else str(value)
+    return out
+
+
+def estimator_columns(r: Resolved, scored_on: str) -> dict:
+    """The columns that describe the estimator of a row."""
+    return {"estimator": r.label, "estimator_name": r.entry["estimator"], "preset": r.preset,
+            "role": r.entry["role"], "scored_on": scored_on}
+
+
+__all__ = [
+    "FIT_FAILURES", "Cell", "NoiseCache", "Outcome", "Prepared", "Resolved", "apply_point",
+    "base_scenario", "batch_mb", "cell_id", "common_spec", "estimator_columns",
+    "estimator_entries", "evaluate_fit", "experiment_block", "failed_values", "fit_chunk", "from_key",
+    "grid_points", "interleave", "json_scalars", "prepare", "problems_per_batch",
+    "resolve_entries", "scenario_columns", "spec_key", "stable_seed", "uses_observational",
+]
