@@ -18,18 +18,19 @@
 # an estimator recovers (Amari distance of L W from a scaled permutation <= the `recovered`
 # threshold). Number in each cell: the percentage of those designs that satisfy Assumption 4,
 # i.e. where the theory guarantees identifiability. White line: where a random design
-# satisfies Assumption 4 with probability 1/2 (Monte Carlo, 4000 designs per cell); cells
-# above/right of it are identifiable more often than not. Linear SCM (p = 0.75),
-# do(=1) interventions, n = 2e4 per environment.
+# satisfies Assumption 4 with probability 1/2 (Monte Carlo, 4000 designs per cell: the
+# `a4_probability` column of the phase table); cells above/right of it are identifiable more
+# often than not. Linear SCM (p = 0.75), do(=1) interventions, n = 2e4 per environment.
 
 # %% tags=["parameters"]
 metrics = {"coverage": "results/coverage/metrics.csv"}
+tables = {"coverage": {"phase": "results/coverage/phase.csv",
+                       "designs": "results/coverage/designs.csv"}}
 figure = "coverage_phase"  # the figure name (unused: no paper values for our figures)
 claims_file = "paper/claims.yaml"
 out_stem = "figures/coverage_phase"
 headline_metric = "mcc_paper"
 estimators = {}
-roles = {}
 
 # %%
 import textwrap
@@ -37,19 +38,18 @@ import textwrap
 import matplotlib.pyplot as plt
 import numpy as np
 
-from mncrl import coverage, plots
+from mncrl import plots
+from mncrl.experiments import coverage
 
 plots.setup()
 table = plots.load_metrics(metrics)
 recovered, strict = coverage.thresholds_of(table)
 problems = table[table["level"].fillna("problem") == "problem"]
 random = problems[problems["design"] == "random"]
-phase = coverage.phase_table(random, recovered)
-labels = plots.ordered_labels(phase["estimator"], list(estimators))
-names = {lab: estimators.get(lab, lab) for lab in labels}
+phase = plots.random_phase(tables)
+labels, names = plots.display_names(phase["estimator"], estimators)
 ds = sorted(phase["d"].unique())
-points = sorted({(int(r.d), int(r.K), int(r.k)) for r in phase.itertuples()})
-theory = coverage.theory_table(points, draws=4000)
+theory = phase.drop_duplicates(["d", "K", "k"]).set_index(["d", "K", "k"])["a4_probability"]
 print(f"recovered: amari <= {recovered:g}")
 phase.head()
 
@@ -101,9 +101,7 @@ for i, lab in enumerate(labels):
                     ax.text(b, a, f"{100 * A[a, b]:.0f}", ha="center", va="center",
                             fontsize=6.5 if len(ks) > 10 else 8,
                             color="black" if R[a, b] > 0.6 else "white")
-        th = theory[theory["d"] == d]
-        P = np.array([[th[(th["K"] == K) & (th["k"] == k)]["a4_probability"].iloc[0]
-                       for k in ks] for K in Ks])
+        P = np.array([[theory[(d, K, k)] for k in ks] for K in Ks])
         half_boundary(ax, P)
         ax.set_xticks(range(len(ks)))
         ax.set_xticklabels([str(k) if len(ks) <= 10 or k % 2 == 1 else "" for k in ks])

@@ -17,73 +17,55 @@
 # (Amari distance <= the `recovered` threshold), with a binomial standard-error band, against
 # the number of targets per environment k. Dashed black: the fraction of those designs that
 # satisfy Assumption 4 (the theory's guarantee); dotted grey: the Assumption-4 probability of
-# a random design (Monte Carlo, 4000 designs).
+# a random design (Monte Carlo, 4000 designs; the phase table's `a4_probability`).
 
 # %% tags=["parameters"]
 metrics = {"coverage": "results/coverage/metrics.csv"}
+tables = {"coverage": {"phase": "results/coverage/phase.csv",
+                       "designs": "results/coverage/designs.csv"}}
 figure = "coverage_sparsity"  # the figure name (unused: no paper values for our figures)
 claims_file = "paper/claims.yaml"
 out_stem = "figures/coverage_sparsity"
 headline_metric = "mcc_paper"
 estimators = {}
-roles = {}
 
 # %%
-import matplotlib.pyplot as plt
 import numpy as np
 
-from mncrl import coverage, plots
+from mncrl import plots
+from mncrl.experiments import coverage
 
 plots.setup()
-table = plots.load_metrics(metrics)
-recovered, _ = coverage.thresholds_of(table)
-problems = table[table["level"].fillna("problem") == "problem"]
-phase = coverage.phase_table(problems[problems["design"] == "random"], recovered)
-labels = plots.ordered_labels(phase["estimator"], list(estimators))
-names = {lab: estimators.get(lab, lab) for lab in labels}
+recovered, _ = coverage.thresholds_of(plots.load_metrics(metrics))
+phase = plots.random_phase(tables)
+labels, names = plots.display_names(phase["estimator"], estimators)
 colours = plots.palette(labels)
 ds = sorted(phase["d"].unique())
 Ks = {d: sorted(phase[phase["d"] == d]["K"].unique()) for d in ds}
-points = sorted({(int(r.d), int(r.K), int(r.k)) for r in phase.itertuples()})
-theory = coverage.theory_table(points, draws=4000)
+theory = phase.drop_duplicates(["d", "K", "k"])
 phase.head()
 
 # %%
-ncols = max(len(v) for v in Ks.values())
-fig, axes = plt.subplots(len(ds), ncols, figsize=(3.3 * ncols, 2.5 * len(ds)), squeeze=False)
-for i, d in enumerate(ds):
-    for j in range(ncols):
-        ax = axes[i, j]
-        if j >= len(Ks[d]):
-            ax.set_axis_off()
-            continue
-        K = Ks[d][j]
-        cell = phase[(phase["d"] == d) & (phase["K"] == K)]
-        for lab in labels:
-            s = cell[cell["estimator"] == lab].sort_values("k")
-            p = s["recovered_fraction"].to_numpy(float)
-            se = np.sqrt(p * (1 - p) / s["problems"].to_numpy(float))
-            ax.plot(s["k"], p, marker="o", ms=3, color=colours[lab], label=names[lab])
-            ax.fill_between(s["k"], p - se, p + se, color=colours[lab], alpha=0.2, lw=0)
-        # the A4 fraction of the designs every estimator ran (the largest sample)
-        a4 = cell.sort_values("problems").drop_duplicates("k", keep="last").sort_values("k")
-        ax.plot(a4["k"], a4["a4_fraction"], color="black", ls="--", lw=1.2,
-                label="designs satisfying Assumption 4")
-        th = theory[(theory["d"] == d) & (theory["K"] == K)].sort_values("k")
-        ax.plot(th["k"], th["a4_probability"], color="grey", ls=":", lw=1.2,
-                label="P(Assumption 4), random design")
-        ax.set_ylim(-0.03, 1.03)
-        ax.set_xlim(0.5, d - 0.5)
-        ax.set_title(f"d = {d}, K = {K}", fontsize=9)
-        ax.set_xlabel("targets per environment k", fontsize=8)
-        if j == 0:
-            ax.set_ylabel("fraction recovered")
-handles, texts = axes[0, 0].get_legend_handles_labels()
-fig.legend(handles, texts, loc="lower center", ncol=min(4, len(texts)), fontsize=8,
-           bbox_to_anchor=(0.5, -0.02))
-fig.suptitle(f"Recovery (Amari <= {recovered:g}) against sparsity, per number of "
-             "environments K (ours)", fontsize=10)
-fig.tight_layout(rect=(0, min(0.2, 0.36 / len(ds)), 1, 0.97))
+fig, panels = plots.dk_panels(ds, Ks, "fraction recovered")
+for ax, d, K in panels:
+    cell = phase[(phase["d"] == d) & (phase["K"] == K)]
+    for lab in labels:
+        s = cell[cell["estimator"] == lab].sort_values("k")
+        p = s["recovered_fraction"].to_numpy(float)
+        se = np.sqrt(p * (1 - p) / s["problems"].to_numpy(float))
+        ax.plot(s["k"], p, marker="o", ms=3, color=colours[lab], label=names[lab])
+        ax.fill_between(s["k"], p - se, p + se, color=colours[lab], alpha=0.2, lw=0)
+    # the A4 fraction of the designs every estimator ran (the largest sample)
+    a4 = cell.sort_values("problems").drop_duplicates("k", keep="last").sort_values("k")
+    ax.plot(a4["k"], a4["a4_fraction"], color="black", ls="--", lw=1.2,
+            label="designs satisfying Assumption 4")
+    th = theory[(theory["d"] == d) & (theory["K"] == K)].sort_values("k")
+    ax.plot(th["k"], th["a4_probability"], color="grey", ls=":", lw=1.2,
+            label="P(Assumption 4), random design")
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_xlim(0.5, d - 0.5)
+plots.finish_panels(fig, f"Recovery (Amari <= {recovered:g}) against sparsity, per number of "
+                    "environments K (ours)", ncol=4, legend_y=-0.02)
 plots.save_figure(fig, out_stem)
 
 # %%

@@ -28,14 +28,13 @@ claims_file = "paper/claims.yaml"
 out_stem = "figures/coverage_targets"
 headline_metric = "mcc_paper"
 estimators = {}
-roles = {}
 estimator = "subspace"
 
 # %%
-import matplotlib.pyplot as plt
 import numpy as np
 
-from mncrl import coverage, plots
+from mncrl import plots
+from mncrl.experiments import coverage
 
 plots.setup()
 table = plots.load_metrics(metrics)
@@ -58,40 +57,24 @@ name = estimators.get(estimator, estimator)
 outcomes.head()
 
 # %%
-ncols = max([len(v) for v in Ks.values()] + [1])
-fig, axes = plt.subplots(len(ds), ncols, figsize=(3.3 * ncols, 2.5 * max(len(ds), 1)),
-                         squeeze=False)
 colours = {"recovered": "#2ca02c", "reported": "#9a9a9a", "wrong": "#d62728"}
 texts = {"recovered": f"recovered (Amari <= {recovered:g})",
          "reported": "reported not identifiable", "wrong": "wrong answer"}
-for i, d in enumerate(ds):
-    for j in range(ncols):
-        ax = axes[i, j]
-        if j >= len(Ks[d]):
-            ax.set_axis_off()
-            continue
-        K = Ks[d][j]
-        o = outcomes[(outcomes["d"] == d) & (outcomes["K"] == K)].sort_values("k")
-        bottom = np.zeros(len(o))
-        for key in ("recovered", "reported", "wrong"):
-            ax.bar(o["k"], o[key], bottom=bottom, color=colours[key], width=0.85,
-                   label=texts[key])
-            bottom += o[key].to_numpy(float)
-        ax.step(o["k"], o["a4"], where="mid", color="black", lw=1.4,
-                label="designs satisfying Assumption 4")
-        ax.plot(o["k"], o["target_f1"], "x", color="#ff7f0e", ms=5,
-                label="target F1 (answered designs)")
-        ax.set_ylim(0, 1.05)
-        ax.set_xlim(0.4, d - 0.6)
-        ax.set_title(f"d = {d}, K = {K}", fontsize=9)
-        ax.set_xlabel("targets per environment k", fontsize=8)
-        if j == 0:
-            ax.set_ylabel("fraction of designs")
-handles, labels_ = axes[0, 0].get_legend_handles_labels()
-fig.legend(handles, labels_, loc="lower center", ncol=3, fontsize=8,
-           bbox_to_anchor=(0.5, -0.01))
-fig.suptitle(f"{name}: outcome per design and target recovery", fontsize=10)
-fig.tight_layout(rect=(0, min(0.2, 0.36 / max(len(ds), 1)), 1, 0.97))
+fig, panels = plots.dk_panels(ds, Ks, "fraction of designs")
+for ax, d, K in panels:
+    o = outcomes[(outcomes["d"] == d) & (outcomes["K"] == K)].sort_values("k")
+    bottom = np.zeros(len(o))
+    for key in ("recovered", "reported", "wrong"):
+        ax.bar(o["k"], o[key], bottom=bottom, color=colours[key], width=0.85, label=texts[key])
+        bottom += o[key].to_numpy(float)
+    ax.step(o["k"], o["a4"], where="mid", color="black", lw=1.4,
+            label="designs satisfying Assumption 4")
+    ax.plot(o["k"], o["target_f1"], "x", color="#ff7f0e", ms=5,
+            label="target F1 (answered designs)")
+    ax.set_ylim(0, 1.05)
+    ax.set_xlim(0.4, d - 0.6)
+plots.finish_panels(fig, f"{name}: outcome per design and target recovery", ncol=3,
+                    legend_y=-0.01)
 plots.save_figure(fig, out_stem)
 
 # %%

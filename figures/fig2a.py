@@ -23,34 +23,14 @@ claims_file = "paper/claims.yaml"
 out_stem = "figures/fig2a"
 headline_metric = "mcc_paper"
 estimators = {}
-roles = {}
 
 # %%
-import matplotlib.pyplot as plt
-
 from mncrl import plots
 
 plots.setup()
-table = plots.load_metrics(metrics)
-labels = plots.ordered_labels(table["estimator"], list(estimators))
-names = {lab: estimators.get(lab, lab) for lab in labels}
-colours = plots.palette(labels)
-stats = plots.summary(table, ["d", "estimator"], headline_metric)
-paper = plots.paper_points(claims_file, figure)
-stats
+data = plots.figure_summary(metrics, ["d"], headline_metric, estimators, claims_file, figure)
+data.stats
 
 # %%
-fig, ax = plt.subplots(figsize=(7.5, 3.6))
-plots.grouped_bars(ax, stats, "d", labels, names, colours, paper=paper)
-ax.set_xlabel("latent dimension d")
-ax.set_ylabel("MCC")
-ax.set_ylim(0, 1.05)
-plots.add_legend(ax, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
 title = plots.figure_title(figure, "MCC vs d")
-ax.set_title(title)
-plots.save_figure(fig, out_stem)
-
-# %%
-text = f"# {title}\n\n" + plots.markdown_table(stats, "d", labels, names, paper)
-plots.save_text(text, f"{out_stem}.md")
-print(text)
+print(plots.bar_figure(data, "d", "latent dimension d", title, out_stem))

@@ -26,42 +26,14 @@ claims_file = "paper/claims.yaml"
 out_stem = "figures/fig2c"
 headline_metric = "mcc_paper"
 estimators = {}
-roles = {}
 
 # %%
-import matplotlib.pyplot as plt
-
 from mncrl import plots
 
 plots.setup()
-table = plots.load_metrics(metrics)
-labels = plots.ordered_labels(table["estimator"], list(estimators))
-names = {lab: estimators.get(lab, lab) for lab in labels}
-colours = plots.palette(labels)
-stats = plots.summary(table, ["n", "estimator"], headline_metric)
-paper = plots.paper_points(claims_file, figure)
-stats
+data = plots.figure_summary(metrics, ["n"], headline_metric, estimators, claims_file, figure)
+data.stats
 
 # %%
-fig, ax = plt.subplots(figsize=(6.5, 3.6))
-for lab in labels:
-    s = stats[stats["estimator"] == lab].sort_values("n")
-    ax.plot(s["n"], s["mean"], marker="o", color=colours[lab], label=names[lab])
-    ax.fill_between(s["n"], s["mean"] - s["se"], s["mean"] + s["se"], color=colours[lab],
-                    alpha=0.25, linewidth=0)
-if len(paper):
-    p = paper.sort_values("n")
-    ax.plot(p["n"], p["paper"], **plots.PAPER_MARKER)
-ax.set_xscale("log")
-ax.set_xlabel("samples per environment n")
-ax.set_ylabel("MCC")
-ax.set_ylim(0, 1.05)
-plots.add_legend(ax, loc="lower right", fontsize=8)
 title = plots.figure_title(figure, "MCC vs n")
-ax.set_title(title)
-plots.save_figure(fig, out_stem)
-
-# %%
-text = f"# {title}\n\n" + plots.markdown_table(stats, "n", labels, names, paper)
-plots.save_text(text, f"{out_stem}.md")
-print(text)
+print(plots.line_figure(data, "n", "samples per environment n", title, out_stem))

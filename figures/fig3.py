@@ -22,7 +22,6 @@ metrics = {}
 claims_file = "paper/claims.yaml"
 headline_metric = "mcc_paper"
 estimators = {}
-roles = {}
 
 # %%
 import matplotlib.pyplot as plt
