@@ -39,7 +39,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from mncrl import plots
-from mncrl.experiments import coverage
+from mncrl.experiments import coverage_tables as coverage
 
 plots.setup()
 table = plots.load_metrics(metrics)

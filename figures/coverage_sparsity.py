@@ -33,7 +33,7 @@ estimators = {}
 import numpy as np
 
 from mncrl import plots
-from mncrl.experiments import coverage
+from mncrl.experiments import coverage_tables as coverage
 
 plots.setup()
 recovered, _ = coverage.thresholds_of(plots.load_metrics(metrics))

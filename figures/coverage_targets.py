@@ -12,7 +12,7 @@
 
 # %% [markdown]
 # # What the subspace estimator reports, and how well it recovers the targets (ours)
-# The closed-form `subspace` estimator (methods.md §2) either returns an unmixing and the
+# The closed-form `subspace` estimator (docs/subspace.md) either returns an unmixing and the
 # estimated intervention targets, or raises "not identifiable" when the signatures it finds
 # violate Assumption 4. Per latent dimension d (rows), number of environments K (columns) and
 # targets per environment k: the fraction of random designs x seeds it recovers (Amari distance
@@ -34,7 +34,7 @@ estimator = "subspace"
 import numpy as np
 
 from mncrl import plots
-from mncrl.experiments import coverage
+from mncrl.experiments import coverage_tables as coverage
 
 plots.setup()
 table = plots.load_metrics(metrics)

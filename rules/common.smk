@@ -89,7 +89,7 @@ def experiment_outputs(kind=None):
     return [path for n in names for path in metrics_tables([n]) + derived_tables(n)]
 
 
-# ---- resources (generous: a cluster kills jobs that exceed them) ---------------------------------
+# ---- resources: each kind estimates its cells' memory and runtime -------------------------------
 
 
 def _cost(wildcards):
@@ -97,14 +97,12 @@ def _cost(wildcards):
 
 
 def cell_mem_mb(wildcards):
-    data_mb, _ = _cost(wildcards)
-    return int(1500 + 1.5 * data_mb)
+    return _cost(wildcards)[0]
 
 
 def cell_runtime(wildcards):
-    """Minutes: 10 + one per 2e7 work units (d^2 x rows x seeds x estimators)."""
-    _, work = _cost(wildcards)
-    return int(10 + work / 2e7)
+    """Minutes; generous (a cluster kills jobs that exceed it)."""
+    return _cost(wildcards)[1]
 
 
 # ---- figures ---------------------------------------------------------------------------------------

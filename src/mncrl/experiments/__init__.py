@@ -65,8 +65,8 @@ def derived_tables(config: Mapping, name: str) -> list[str]:
     return list(module_of(config, name).TABLES)
 
 
-def job_cost(spec: Mapping) -> tuple[float, float]:
-    """(MB in memory, work units) of one cell's job."""
+def job_cost(spec: Mapping) -> tuple[int, int]:
+    """(mem_mb, runtime in minutes) of one cell's job (generous: clusters kill overruns)."""
     return module(spec["kind"]).job_cost(spec)
 
 

@@ -227,16 +227,15 @@ def _environments(s, data_seed: int, noise: NoiseCache):
     with single_threaded_blas():
         for k in range(K_all):
             eta = noise.get(data_seed, 0 if s.paired_noise else k, s.noise, s.noise_std, (n, d))
-            Z[k] = scm.sample_latents(
+            Zk = scm.sample_latents(
                 mechanism=s.mechanism, B=B, eta=eta, targets=T[k],
                 intervention=s.intervention_spec, order=order,
                 scm2_variant=s.scm2_variant, env_index=k,
             )
-            X[k] = Z[k] @ L
+            Xk = Zk @ L  # in the latents' own precision, before the cast to dtype
             if s.obs_noise > 0:
-                X[k] += s.obs_noise * sim.rng_for(data_seed, "obs_noise", k).standard_normal(
-                    (n, m)
-                )
+                Xk += s.obs_noise * sim.rng_for(data_seed, "obs_noise", k).standard_normal((n, m))
+            Z[k], X[k] = Zk, Xk
     if not np.isfinite(X).all():
         raise DataError(f"the simulated X contains {int((~np.isfinite(X)).sum())} NaN/Inf values")
     return X, Z, L, T

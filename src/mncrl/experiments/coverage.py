@@ -386,16 +386,16 @@ def experiment_spec(config: Mapping, name: str) -> dict:
             "cells": [c.to_dict() for c in coverage_cells(s)]}
 
 
-def job_cost(spec: Mapping) -> tuple[float, float]:
-    """(MB of data in memory at once, work units) of one cell's job: one batch of same-shape
-    problems (three copies: data, split, estimator)."""
+def job_cost(spec: Mapping) -> tuple[int, int]:
+    """(mem_mb, runtime in minutes) of one cell's job: one batch of same-shape problems in
+    memory (three copies: data, split, estimator) and a generous runtime."""
     cell = CoverageCell.from_dict(spec["coverage_cell"])
     s = Scenario.from_dict(design_scenario(spec["scenario"], cell.designs()[0]))
     K = cell.K or 2 * cell.d
     mem = 3 * max(1, len(cell.ks)) * (K + 1) * s.n * (s.m_obs + cell.d) * 4 / 2**20
     problems = len(cell.designs()) * len(spec["seeds"])
     work = problems * (K + 1) * s.n * cell.d**2 * len(spec["estimators"])
-    return min(mem, 3 * spec["max_batch_mb"]), work
+    return int(2000 + min(mem, 3 * spec["max_batch_mb"])), int(15 + work / 2e10)
 
 
 # --------------------------------------------------------------------------------------------

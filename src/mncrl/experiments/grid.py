@@ -51,13 +51,15 @@ def experiment_spec(config: Mapping, name: str) -> dict:
     return {"kind": KIND, "experiment": name}
 
 
-def job_cost(spec: Mapping) -> tuple[float, float]:
-    """(MB of data in memory at once, work units d^2 n seeds) of one cell's job."""
+def job_cost(spec: Mapping) -> tuple[int, int]:
+    """(mem_mb, runtime in minutes) of one cell's job: the data of one chunk of seeds in
+    memory at once, and a generous runtime (a cluster kills jobs that exceed it)."""
     scenario = Scenario.from_dict(spec["scenario"])
     seeds = len(spec["seeds"])
     per_seed = core.batch_mb(scenario, design_matrix(scenario, 0).shape[0])
     chunk = core.problems_per_batch(per_seed, seeds, spec["max_batch_mb"])
-    return chunk * per_seed, scenario.d**2 * scenario.n * seeds
+    resident = 3 * (scenario.d + 1) * scenario.n * (scenario.m_obs + scenario.d) * 4 / 2**20
+    return int(1500 + 1.5 * chunk * resident), int(10 + scenario.d**2 * scenario.n * seeds / 2e7)
 
 
 def _fit_rows(r: core.Resolved, prepared, outcomes, base_cols, a4, metrics) -> tuple[list, list]:
