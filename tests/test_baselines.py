@@ -44,7 +44,7 @@ def test_icrl_matches_least_squares_without_intercept():
 
     rng = np.random.default_rng(0)
     envs = [rng.standard_normal((200, 3)) + k for k in range(3)]
-    f = icrl.fit(envs, key=0)
+    f = icrl.fit(envs, seed=0)
     for k, X in enumerate(envs):
         reg = LinearRegression(fit_intercept=False).fit(X, np.full(200, 10.0))
         np.testing.assert_allclose(f.unmixing[:, k], reg.coef_, rtol=1e-8)
@@ -63,7 +63,7 @@ def test_icrl_recovers_single_node_do_interventions():
     satisfy Z_k = 1, so gamma_k = 10 * (column k of L^-1) up to the minimum-norm choice."""
     ds = simulate(Scenario(d=4, n=5000, design="atomic"), 0)
     train, test = train_test_split(ds, 0)
-    f = icrl.fit(train.split_envs(), key=0)
+    f = icrl.fit(train.split_envs(), seed=0)
     assert metrics.amari(ds.L, f.unmixing) < 1e-6
     assert metrics.mcc_paper(test.Z, api.unmix(test.X, f.unmixing), env=test.env) > 0.999
 
@@ -71,11 +71,11 @@ def test_icrl_recovers_single_node_do_interventions():
 def test_icrl_when_k_differs_from_d():
     rng = np.random.default_rng(1)
     envs = [rng.standard_normal((100, 4)) + rng.standard_normal(4) for _ in range(6)]
-    more = icrl.fit(envs, key=0, latent_dim=3)  # K = 6 > d = 3
+    more = icrl.fit(envs, seed=0, latent_dim=3)  # K = 6 > d = 3
     assert more.unmixing.shape == (4, 3) and len(more.info["selected_envs"]) == 3
     gamma = np.asarray(more.info["gamma"])
     np.testing.assert_allclose(more.unmixing, gamma[more.info["selected_envs"]].T)
-    fewer = icrl.fit(envs[:2], key=0, latent_dim=4)  # K = 2 < d = 4
+    fewer = icrl.fit(envs[:2], seed=0, latent_dim=4)  # K = 2 < d = 4
     assert fewer.unmixing.shape == (4, 4) and fewer.info["completed_with_pca"] == 2
     extra = fewer.unmixing[:, 2:]
     np.testing.assert_allclose(extra.T @ extra, np.eye(2), atol=1e-10)
@@ -85,10 +85,10 @@ def test_icrl_when_k_differs_from_d():
 def test_icrl_is_invariant_to_environment_order_and_scale():
     rng = np.random.default_rng(2)
     envs = [rng.standard_normal((300, 3)) + k for k in range(3)]
-    base = icrl.fit(envs, key=0).unmixing
-    permuted = icrl.fit([envs[k] for k in (2, 0, 1)], key=0).unmixing
+    base = icrl.fit(envs, seed=0).unmixing
+    permuted = icrl.fit([envs[k] for k in (2, 0, 1)], seed=0).unmixing
     np.testing.assert_allclose(permuted, base[:, [2, 0, 1]], rtol=1e-10)
-    scaled = icrl.fit([5.0 * e for e in envs], key=0).unmixing
+    scaled = icrl.fit([5.0 * e for e in envs], seed=0).unmixing
     np.testing.assert_allclose(5.0 * scaled, base, rtol=1e-8)
 
 
@@ -112,13 +112,13 @@ def test_ica_is_seeded_and_falls_back_to_pooled_environments():
     S = rng.uniform(-1, 1, (3000, 3))
     A = rng.standard_normal((3, 3))
     envs = [S[:1000] @ A, S[1000:2000] @ A + 1.0]
-    a = ica.fit(envs, key=7)
-    b = ica.fit(envs, key=7)
+    a = ica.fit(envs, seed=7)
+    b = ica.fit(envs, seed=7)
     assert np.array_equal(a.unmixing, b.unmixing)
     assert a.info["fitted_on"] == "pooled-environments" and a.info["rows_fitted"] == 2000
-    c = ica.fit(envs, key=7, observational=S[2000:] @ A)
+    c = ica.fit(envs, seed=7, observational=S[2000:] @ A)
     assert c.info["fitted_on"] == "observational" and c.info["rows_fitted"] == 1000
     # uniform (non-Gaussian) sources: FastICA recovers them up to permutation and scale
     assert metrics.mcc(S[2000:], (S[2000:] @ A) @ c.unmixing) > 0.99
     with pytest.raises(MncrlError, match="observational"):
-        ica.fit(envs, key=0, observational=np.ones((10, 2)))
+        ica.fit(envs, seed=0, observational=np.ones((10, 2)))

@@ -225,10 +225,10 @@ def small():
 
 
 def test_same_seed_is_bit_identical_with_or_without_progress_bar(small):
-    a = sv.fit(small[0], key=5, latent_dim=4, **SMALL)
-    b = sv.fit(small[0], key=5, latent_dim=4, progress=True, **SMALL)
+    a = sv.fit(small[0], seed=5, latent_dim=4, **SMALL)
+    b = sv.fit(small[0], seed=5, latent_dim=4, progress=True, **SMALL)
     assert np.array_equal(a.unmixing, b.unmixing)
-    c = sv.fit(small[0], key=6, latent_dim=4, **SMALL)
+    c = sv.fit(small[0], seed=6, latent_dim=4, **SMALL)
     assert not np.array_equal(a.unmixing, c.unmixing)
 
 
@@ -237,13 +237,13 @@ def test_fit_batch_equals_a_loop_of_fits(small, mode):
     hp = {**SMALL, "mode": mode, "steps": 300}
     batched = sv.fit_batch(small, [0, 1, 2], 4, **hp)
     for seed, envs, fb in zip([0, 1, 2], small, batched, strict=True):
-        single = sv.fit(envs, key=seed, latent_dim=4, **hp)
+        single = sv.fit(envs, seed=seed, latent_dim=4, **hp)
         np.testing.assert_allclose(fb.unmixing, single.unmixing, rtol=1e-4, atol=1e-5)
         assert fb.info["selected_restart"] == single.info["selected_restart"]
 
 
 def test_info_and_restart_selection(small):
-    f = sv.fit(small[0], key=0, latent_dim=4, **SMALL)
+    f = sv.fit(small[0], seed=0, latent_dim=4, **SMALL)
     info = f.info
     assert f.unmixing.shape == (4, 4) and f.targets is None
     assert info["steps"] == 4 * info["steps_per_epoch"] and info["restarts"] == 2
@@ -254,22 +254,27 @@ def test_info_and_restart_selection(small):
 
 def test_divergence_raises_convergence_error(small):
     with pytest.raises(ConvergenceError, match="diverged"):
-        sv.fit(small[0], key=0, latent_dim=4, **{**SMALL, "lr": 1e30})
+        sv.fit(small[0], seed=0, latent_dim=4, **{**SMALL, "lr": 1e30})
 
 
 def test_bad_hyper_parameters(small):
     with pytest.raises(MncrlError, match="unknown hyper-parameter"):
-        sv.fit(small[0], key=0, latent_dim=4, learning_rate=1.0)
+        sv.fit(small[0], seed=0, latent_dim=4, learning_rate=1.0)
     with pytest.raises(MncrlError, match="mode"):
-        sv.fit(small[0], key=0, latent_dim=4, mode="exact")
+        sv.fit(small[0], seed=0, latent_dim=4, mode="exact")
     with pytest.raises(MncrlError, match="integer"):
-        sv.fit(small[0], key=0, latent_dim=4, epochs=2.5)
+        sv.fit(small[0], seed=0, latent_dim=4, epochs=2.5)
+    with pytest.raises(MncrlError, match="steps must be an integer"):
+        sv.make_config(steps=2.5)
+    with pytest.raises(MncrlError, match=r"steps must be >= 1 \(or null\)"):
+        sv.make_config(steps=0)
+    assert sv.make_config(steps=None).steps is None and sv.make_config(steps=3.0).steps == 3
     with pytest.raises(MncrlError, match="latent_dim"):
-        sv.fit(small[0], key=0, latent_dim=5)
+        sv.fit(small[0], seed=0, latent_dim=5)
 
 
 def _recovered(envs, L, Z_test, X_test, env_test, **hp):
-    f = sv.fit(envs, key=0, latent_dim=L.shape[0], **hp)
+    f = sv.fit(envs, seed=0, latent_dim=L.shape[0], **hp)
     return f, metrics.mcc_paper(Z_test, X_test @ f.unmixing, env=env_test)
 
 
@@ -305,7 +310,7 @@ def test_more_environments_than_latents():
 def test_fewer_environments_than_latents_runs():
     tr, _ = paper_split(0, n=5000, d=4)
     envs = tr.split_envs()[:3]
-    f = sv.fit(envs, key=0, latent_dim=4, **sv.PRESETS["best"])
+    f = sv.fit(envs, seed=0, latent_dim=4, **sv.PRESETS["best"])
     assert f.unmixing.shape == (4, 4) and np.isfinite(f.unmixing).all()
     assert np.asarray(f.info["variances"]).shape == (3, 4)
 

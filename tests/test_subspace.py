@@ -219,8 +219,8 @@ def test_registry_and_api():
 def test_deterministic_and_key_ignored():
     _, envs = _simulate(3, d=6, n=2000, design="random", design_params={"K": 12},
                         design_seed=_a4_random(6, 12))
-    a = subspace.fit(envs, latent_dim=6, key=0)
-    b = subspace.fit(envs, latent_dim=6, key=123)
+    a = subspace.fit(envs, latent_dim=6, seed=0)
+    b = subspace.fit(envs, latent_dim=6, seed=123)
     assert np.array_equal(a.unmixing, b.unmixing) and np.array_equal(a.targets, b.targets)
 
 

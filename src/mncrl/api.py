@@ -60,7 +60,7 @@ def fit(data, estimator: str = "sparse-variance", preset: str | None = None,
     if "progress" in accepted:
         kwargs["progress"] = progress
     try:
-        result = est.fit(blocks, key=int(seed), latent_dim=d, **kwargs)
+        result = est.fit(blocks, seed=int(seed), latent_dim=d, **kwargs)
     except TypeError as exc:  # a hyper-parameter the estimator does not take
         raise MncrlError(f"{estimator}: {exc}") from None
     info = {**result.info, "estimator": est.name, "preset": preset_name, "seed": int(seed),

@@ -1,4 +1,4 @@
-"""The one estimator interface: ``fit(envs, *, key, latent_dim=None, **hparams) -> Fit``."""
+"""The one estimator interface: ``fit(envs, *, seed, latent_dim=None, **hparams) -> Fit``."""
 
 from __future__ import annotations
 
@@ -31,13 +31,14 @@ class Fit:
 class Estimator:
     """A registry entry.
 
-    ``fit`` has the signature ``fit(envs: list[np.ndarray], *, key: int, latent_dim: int | None,
-    **hparams) -> Fit`` where ``envs`` are the per-environment (n_k x m) interventional blocks.
+    ``fit`` has the signature ``fit(envs: list[np.ndarray], *, seed: int, latent_dim: int | None,
+    **hparams) -> Fit`` where ``envs`` are the per-environment (n_k x m) interventional blocks
+    and ``seed`` an integer seed (deterministic estimators accept and ignore it).
     ``presets`` maps preset names to hyper-parameter dicts; ``default_preset`` is what a user gets
     without ``--preset`` (the most reliable configuration). ``needs_observational``: the estimator
     also accepts ``observational=`` (an n x m array of unintervened data) and uses it when given.
     ``fit_batch``, when set, fits several independent problems (one per seed) in one vmapped call:
-    ``fit_batch(list_of_envs, keys, latent_dim=None, **hparams) -> list[Fit]``.
+    ``fit_batch(list_of_envs, seeds, latent_dim=None, **hparams) -> list[Fit]``.
     """
 
     name: str

@@ -1,7 +1,7 @@
 """`ica`: scikit-learn FastICA baseline (spec/paper.md §5, methods.md §4).
 
 FastICA with ``latent_dim`` components and scikit-learn's defaults (logcosh contrast, parallel
-algorithm, unit-variance whitening, 200 iterations, tol 1e-4), seeded with ``random_state=key``.
+algorithm, unit-variance whitening, 200 iterations, tol 1e-4), seeded with ``random_state=seed``.
 As in the paper it is fitted on observational data (``observational=``, an n x m array of
 unintervened rows mixed by the same L) when given, otherwise on the pooled environments;
 ``info["fitted_on"]`` says which ("observational" or "pooled-environments").
@@ -23,7 +23,7 @@ NAME = "ica"
 HPARAMS = {"max_iter": 200, "tol": 1e-4, "fun": "logcosh", "algorithm": "parallel"}
 
 
-def fit(envs, *, key: int = 0, latent_dim: int | None = None, observational=None,
+def fit(envs, *, seed: int = 0, latent_dim: int | None = None, observational=None,
         max_iter: int = 200, tol: float = 1e-4, fun: str = "logcosh",
         algorithm: str = "parallel") -> Fit:
     """Fit FastICA on ``observational`` rows when given, else on the pooled environments."""
@@ -48,7 +48,7 @@ def fit(envs, *, key: int = 0, latent_dim: int | None = None, observational=None
     else:
         X = np.concatenate([np.asarray(b, dtype=np.float64) for b in blocks])
         fitted_on = "pooled-environments"
-    ica = FastICA(n_components=d, random_state=int(key), max_iter=int(max_iter), tol=float(tol),
+    ica = FastICA(n_components=d, random_state=int(seed), max_iter=int(max_iter), tol=float(tol),
                   fun=fun, algorithm=algorithm)
     with warnings.catch_warnings(record=True) as caught, single_threaded_blas():
         warnings.simplefilter("always", ConvergenceWarning)

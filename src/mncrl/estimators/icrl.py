@@ -55,8 +55,8 @@ def _complete(Gamma: np.ndarray, envs, d: int) -> np.ndarray:
     return eigvec[:, np.argsort(eigval)[::-1][: d - Gamma.shape[0]]]
 
 
-def fit(envs, *, key: int = 0, latent_dim: int | None = None, target: float = 10.0) -> Fit:
-    """Fit the ICRL stand-in; ``key`` is unused (the estimator is deterministic)."""
+def fit(envs, *, seed: int = 0, latent_dim: int | None = None, target: float = 10.0) -> Fit:
+    """Fit the ICRL stand-in; ``seed`` is unused (the estimator is deterministic)."""
     from mncrl.environments import check_envs
 
     blocks, m = check_envs(envs, latent_dim)

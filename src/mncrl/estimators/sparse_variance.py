@@ -1,25 +1,33 @@
-"""`sparse-variance`: the paper's variance-sparsity estimator (spec/paper.md §3, methods.md §1).
+"""`sparse-variance`: the paper's variance-sparsity estimator (Bing, Ninad, Wahl and Runge,
+*Identifying Linearly-Mixed Causal Representations from Multi-Node Interventions*, CLeaR 2024,
+§3; its hyper-parameters in App. B.2).
 
-A linear map Zhat = X W (W is m x d, no bias) is learned by AdamW on the loss
+The data are K environments of rows x (1 x m) of the same linear mixing of d latents, each
+environment intervening on some of them. A linear map Zhat = X W (W is m x d, no bias) is
+learned by AdamW on the loss
 
     sum_kj s(a1 V_kj) - sum_k s(a2 sum_j V_kj) - sum_j s(a2 sum_k V_kj)
     + 10 sum_g ||{V_kj : (j - k) mod d = g}||_2 + 5 (||W||_F - 1)^2,      s = logistic,
 
-where V (K environments x d) holds the variance of every column of Zhat in every environment.
-Two ways to get V (``mode``):
+where V (K environments x d) holds the variance of every column of Zhat in every environment
+(a1 = 1000, a2 = 2000). The first terms reward variances that are exactly zero (a latent
+intervened on, e.g. by do(Z_j = 1), has no variance in that environment) while keeping every
+row and column of V non-zero; the diagonal groups push the zeros apart, and the norm term
+removes the scale. Two ways to get V (``mode``):
 
-- ``minibatch`` (faithful to the reference code): unbiased variances of each minibatch.
+- ``minibatch`` (faithful to the authors' released code): unbiased variances of each minibatch.
   Equal-sized environments are stacked [n, K, m] and every minibatch takes the same rows of
-  every environment (the reference's layout); the rows are reshuffled every epoch and the last
-  batch of an epoch is partial. Environments of unequal size each get their own permutation and
-  a batch size proportional to their size, ``b_k = ceil(batch_size * n_k / n_max)``, so that one
-  epoch is ``ceil(n_max / batch_size)`` steps and covers every environment once.
+  every environment (the released code's layout); the rows are reshuffled every epoch and the
+  last batch of an epoch is partial. Environments of unequal size each get their own
+  permutation and a batch size proportional to their size, ``b_k = ceil(batch_size * n_k /
+  n_max)``, so that one epoch is ``ceil(n_max / batch_size)`` steps and covers every
+  environment once.
 - ``moments`` (ours): V_kj = w_j^T S_k w_j with S_k the covariance of environment k, computed once
   in a single float64 pass over the data; a step then costs O(K m^2 d), independent of n.
 
 Both run as ``jit``-compiled ``lax.scan`` loops, ``vmap``-ed over random restarts and (with
 :func:`fit_batch`) over independent data sets. Restarts keep the one with the lowest final loss,
-always evaluated exactly (with the full-data covariances), whatever the mode.
+always evaluated exactly (numpy float64, with the full-data covariances), whatever the mode.
 
 Implementation notes (none changes the estimator):
 
@@ -32,32 +40,41 @@ Implementation notes (none changes the estimator):
   they draw the same key in both rounds (probability 2^-2(32-b) per pair, b = bits of n);
 - training runs in (at most ~10) calls of a compiled chunk of epochs/steps so that a progress
   bar can update between calls; the chunking depends only on the number of epochs/steps, so
-  results are the same with or without a progress bar.
+  results are the same with or without a progress bar;
+- ``info["seconds_compile"]`` is JAX's own measure (its compile events: tracing, lowering, XLA
+  compilation or loading from a persistent cache) of the fitting thread during training, and
+  ``seconds_train`` the rest of the training time; both are shared out over the batch.
 
 Generalisations beyond the paper (K = m = d):
 
 - K != d: the diagonal groups are the wrap-around diagonals of the K x d matrix V tiled along
   its columns, i.e. entry (k, j) belongs to group (j - k) mod d. Every entry is in exactly one
-  of d groups of K entries. For K = d this is the paper's (and the reference code's) term; for
-  K < d it equals the reference's ``diagonal(cat(V, V), i)``; for K > d the reference truncates
+  of d groups of K entries. For K = d this is the paper's (and the released code's) term; for
+  K < d it equals the released code's ``diagonal(cat(V, V), i)``; for K > d that code truncates
   its diagonals while we keep wrapping.
 - m > d: W is m x d and V is K x d, so the loss (and the diagonal term) only depends on d; the
-  reference's loop over m offsets (which double-counts entries when m > d) is not reproduced.
-  The initialisation keeps PyTorch's fan-in rule U(-1/sqrt(m), 1/sqrt(m)).
+  released code's loop over m offsets (which double-counts entries when m > d) is not
+  reproduced. The initialisation keeps PyTorch's fan-in rule U(-1/sqrt(m), 1/sqrt(m)).
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
-from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from functools import partial
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 
+from mncrl.environments import check_envs, estimate_latent_dim
 from mncrl.errors import ConvergenceError, MncrlError
-from mncrl.estimators.base import Estimator, Fit
+from mncrl.estimators.base import Estimator, Fit, coerce_hparam
+from mncrl.threads import single_threaded_blas
 
 NAME = "sparse-variance"
 MODES = ("minibatch", "moments")
@@ -86,11 +103,12 @@ class Config:
 
 
 HPARAMS = {f.name: f.default for f in fields(Config)}
+_TYPES = {**HPARAMS, "steps": 1}  # what each value is coerced like (steps: an int or None)
 
 PRESETS = {
     # App. B.2 of the paper.
     "paper": {"mode": "minibatch", "lr": 2e-3, "batch_size": 4096, "epochs": 50, "restarts": 1},
-    # Defaults of the reference code (experiment_main.py).
+    # Defaults of the authors' released code (experiment_main.py).
     "reference": {"mode": "minibatch", "lr": 1e-3, "batch_size": 1024, "epochs": 50,
                   "restarts": 1},
     # Ours: exact variances, several restarts, keep the lowest final loss (tuned for reliability,
@@ -105,11 +123,7 @@ def make_config(**hparams) -> Config:
     if unknown:
         raise MncrlError(f"unknown hyper-parameter '{unknown[0]}' for {NAME}; valid: "
                          f"{', '.join(HPARAMS)}")
-    values = {}
-    for key, value in hparams.items():
-        default = HPARAMS[key]
-        values[key] = _coerce(key, value, default)
-    cfg = Config(**values)
+    cfg = Config(**{k: coerce_hparam(NAME, k, v, _TYPES[k]) for k, v in hparams.items()})
     if cfg.mode not in MODES:
         raise MncrlError(f"{NAME}: mode must be one of {', '.join(MODES)}, got {cfg.mode!r}")
     for key in ("batch_size", "epochs", "restarts"):
@@ -120,26 +134,6 @@ def make_config(**hparams) -> Config:
     if not (cfg.lr > 0 and math.isfinite(cfg.lr)):
         raise MncrlError(f"{NAME}: lr must be a positive number, got {cfg.lr}")
     return cfg
-
-
-def _coerce(key, value, default):
-    """Cast a user value to the type of the default (ints stay exact, None allowed for steps)."""
-    if value is None and key == "steps":
-        return None
-    if isinstance(default, str):
-        if not isinstance(value, str):
-            raise MncrlError(f"{NAME}: {key} must be a string, got {value!r}")
-        return value
-    expect_int = isinstance(default, int) or key == "steps"
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise MncrlError(f"{NAME}: {key} must be a number, got {value!r}")
-    if expect_int:
-        if float(value) != int(value):
-            raise MncrlError(f"{NAME}: {key} must be an integer, got {value!r}")
-        return int(value)
-    if not math.isfinite(float(value)):
-        raise MncrlError(f"{NAME}: {key} must be finite, got {value!r}")
-    return float(value)
 
 
 @dataclass(frozen=True)
@@ -184,7 +178,7 @@ class Layout:
 
 
 # --------------------------------------------------------------------------------------------
-# The loss
+# The loss (one definition: jnp float32 in training, numpy float64 for the exact final losses)
 # --------------------------------------------------------------------------------------------
 
 
@@ -199,35 +193,51 @@ def _group_matrix(K: int, d: int) -> np.ndarray:
     return np.eye(d, dtype=np.float32)[diagonal_groups(K, d).ravel()]
 
 
-def loss_terms(V, W, cfg: Config) -> dict:
-    """The four terms of the paper's loss (unweighted) for variances V (K x d) and W (m x d)."""
-    import jax
-    import jax.numpy as jnp
+def _expit(x):
+    """The logistic function in numpy, overflow-free (no scipy import on the CLI path)."""
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
 
-    sig = jax.nn.sigmoid
-    K, d = V.shape
-    sq = (V * V).reshape(K * d) @ _group_matrix(K, d)  # squared norm of every diagonal group
+
+def loss_terms(V, W, cfg: Config, xp=jnp) -> dict:
+    """The four terms of the paper's loss (unweighted) for variances V (..., K, d) and W
+    (..., m, d), in the array namespace ``xp``: ``jnp`` (differentiable; the diagonal norms
+    have gradient 0 at 0) or ``np`` (batched over the leading axes)."""
+    sigmoid = jax.nn.sigmoid if xp is jnp else _expit
+    K, d = V.shape[-2:]
+    groups = _group_matrix(K, d).astype(V.dtype)
+    sq = (V * V).reshape(*V.shape[:-2], K * d) @ groups  # squared norm of every diagonal group
     positive = sq > 0
-    norms = jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1.0)), 0.0)  # grad 0 at 0
+    norms = xp.where(positive, xp.sqrt(xp.where(positive, sq, 1.0)), 0.0)
     return {
-        "variance": jnp.sum(sig(cfg.steepness_var * V)),
-        "support": jnp.sum(sig(cfg.steepness_support * V.sum(axis=1)))
-        + jnp.sum(sig(cfg.steepness_support * V.sum(axis=0))),
-        "diagonal": jnp.sum(norms),
-        "norm": (jnp.sqrt(jnp.sum(W * W)) - 1.0) ** 2,
+        "variance": xp.sum(sigmoid(cfg.steepness_var * V), axis=(-2, -1)),
+        "support": xp.sum(sigmoid(cfg.steepness_support * V.sum(axis=-1)), axis=-1)
+        + xp.sum(sigmoid(cfg.steepness_support * V.sum(axis=-2)), axis=-1),
+        "diagonal": xp.sum(norms, axis=-1),
+        "norm": (xp.sqrt(xp.sum(W * W, axis=(-2, -1))) - 1.0) ** 2,
     }
 
 
-def total_loss(V, W, cfg: Config):
-    t = loss_terms(V, W, cfg)
-    return (cfg.weight_var * t["variance"] - cfg.weight_support * t["support"]
-            + cfg.weight_diag * t["diagonal"] + cfg.weight_norm * t["norm"])
+def weighted_loss(terms: dict, cfg: Config):
+    """The loss from its four terms and the weights of ``cfg``."""
+    return (cfg.weight_var * terms["variance"] - cfg.weight_support * terms["support"]
+            + cfg.weight_diag * terms["diagonal"] + cfg.weight_norm * terms["norm"])
+
+
+def total_loss(V, W, cfg: Config, xp=jnp):
+    return weighted_loss(loss_terms(V, W, cfg, xp), cfg)
+
+
+def _final_losses(W, S, cfg: Config):
+    """Exact (full-data, float64) loss, variances V and loss terms of every [problem, restart]
+    for W [P, R, m, d] and covariances S [P, K, m, m] (numpy: no compilation needed)."""
+    W = np.asarray(W, dtype=np.float64)
+    V = np.einsum("pkab,praj,prbj->prkj", S, W, W, optimize=True)
+    terms = loss_terms(V, W, cfg, xp=np)
+    return weighted_loss(terms, cfg), V, terms
 
 
 def variances_from_covariances(S, W):
     """V_kj = w_j^T S_k w_j for covariances S (K x m x m) and W (m x d)."""
-    import jax.numpy as jnp
-
     return jnp.einsum("kaj,aj->kj", jnp.einsum("kab,bj->kaj", S, W), W)
 
 
@@ -238,8 +248,6 @@ def batch_covariances(Xb, mask):
     environment beforehand (by the full environment mean), so the batch mean is small and the
     subtraction loses no float32 accuracy; this saves a centring pass over the batch.
     """
-    import jax.numpy as jnp
-
     Xb = jnp.swapaxes(Xb * mask[..., None], 0, 1)  # [K, B, m]: batch dims lead (fast under vmap)
     cnt = mask.sum(axis=0)
     mu = Xb.sum(axis=1) / jnp.maximum(cnt, 1.0)[:, None]
@@ -249,13 +257,19 @@ def batch_covariances(Xb, mask):
 
 def batch_variances(Xb, mask, W):
     """Unbiased per-environment variances (K x d) of the columns of Xb W (masked rows)."""
-    import jax.numpy as jnp
-
     Z = jnp.einsum("bkm,md->bkd", Xb, W)
     cnt = mask.sum(axis=0)
     mu = jnp.einsum("bk,bkd->kd", mask, Z) / jnp.maximum(cnt, 1.0)[:, None]
     dev = (Z - mu[None]) ** 2
     return jnp.einsum("bk,bkd->kd", mask, dev) / jnp.maximum(cnt - 1.0, 1.0)[:, None]
+
+
+def _minibatch_variances(Xb, mask, layout: Layout):
+    """w -> the minibatch's variances (K x d), through the batch covariance when m <= 2d."""
+    if layout.use_covariance:
+        S = batch_covariances(Xb, mask)
+        return lambda w: variances_from_covariances(S, w)
+    return lambda w: batch_variances(Xb, mask, w)
 
 
 # --------------------------------------------------------------------------------------------
@@ -269,9 +283,6 @@ def _shuffle(key, n: int, n_valid):
     Two rounds (three above 2^20 rows) of a single-operand sort of 32-bit keys holding random
     high bits and the current position in the low bits.
     """
-    import jax
-    import jax.numpy as jnp
-
     bits = max(1, (n - 1).bit_length())
     if bits > 24:  # too few random bits left: fall back to a sort of (key, index) pairs
         u = jax.random.uniform(key, (n,))
@@ -292,9 +303,6 @@ def _shuffle(key, n: int, n_valid):
 
 def _epoch_batches(key, layout: Layout):
     """Everything one epoch needs to draw its minibatches: permutation(s) of the rows."""
-    import jax
-    import jax.numpy as jnp
-
     if layout.equal:
         n = layout.n_max
         perm = _shuffle(key, n, n)
@@ -307,9 +315,6 @@ def _epoch_batches(key, layout: Layout):
 
 def _minibatch(X, perms, s, layout: Layout):
     """Rows [B, K, m] and mask [B, K] of step ``s`` of an epoch."""
-    import jax
-    import jax.numpy as jnp
-
     B = layout.batch_size
     if layout.equal:
         idx = jax.lax.dynamic_slice(perms, (s * B,), (B,))
@@ -329,13 +334,11 @@ def _minibatch(X, perms, s, layout: Layout):
 
 
 # --------------------------------------------------------------------------------------------
-# Training (one problem, one restart; vmapped by the caller)
+# Training (one problem, one restart; vmapped by _run_chunk)
 # --------------------------------------------------------------------------------------------
 
 
 def _optimizer(cfg: Config):
-    import optax
-
     return optax.adamw(cfg.lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=cfg.weight_decay)
 
 
@@ -354,9 +357,6 @@ def shuffle_key_data(seed: int, restart: int) -> np.ndarray:
 
 
 def _step(W, opt_state, V_of, cfg: Config):
-    import jax
-    import optax
-
     loss, grad = jax.value_and_grad(lambda w: total_loss(V_of(w), w, cfg))(W)
     updates, opt_state = _optimizer(cfg).update(grad, opt_state, W)
     return optax.apply_updates(W, updates), opt_state, loss
@@ -364,22 +364,13 @@ def _step(W, opt_state, V_of, cfg: Config):
 
 def _minibatch_chunk(W, opt_state, shuffle_key, X, start, *, cfg, layout, length):
     """``length`` epochs starting at epoch ``start``; returns losses [length, steps_per_epoch]."""
-    import jax
-    import jax.numpy as jnp
 
     def epoch(carry, e):
         perms = _epoch_batches(jax.random.fold_in(shuffle_key, e), layout)
 
         def step(carry, s):
-            W, opt_state = carry
             Xb, mask = _minibatch(X, perms, s, layout)
-            if layout.use_covariance:
-                S = batch_covariances(Xb, mask)
-                W, opt_state, loss = _step(W, opt_state,
-                                           lambda w: variances_from_covariances(S, w), cfg)
-            else:
-                W, opt_state, loss = _step(W, opt_state,
-                                           lambda w: batch_variances(Xb, mask, w), cfg)
+            W, opt_state, loss = _step(*carry, _minibatch_variances(Xb, mask, layout), cfg)
             return (W, opt_state), loss
 
         return jax.lax.scan(step, carry, jnp.arange(layout.steps_per_epoch))
@@ -390,41 +381,33 @@ def _minibatch_chunk(W, opt_state, shuffle_key, X, start, *, cfg, layout, length
 
 def _moments_chunk(W, opt_state, shuffle_key, S, start, *, cfg, layout, length):
     """``length`` full-batch steps on the exact covariances S; returns losses [length]."""
-    import jax
-
     del shuffle_key, start, layout
 
     def step(carry, _):
-        W, opt_state = carry
-        W, opt_state, loss = _step(W, opt_state, lambda w: variances_from_covariances(S, w), cfg)
+        W, opt_state, loss = _step(*carry, lambda w: variances_from_covariances(S, w), cfg)
         return (W, opt_state), loss
 
     (W, opt_state), losses = jax.lax.scan(step, (W, opt_state), None, length=length)
     return W, opt_state, losses
 
 
-_COMPILED: OrderedDict = OrderedDict()  # compiled chunk runners, least recently used first
-_MAX_COMPILED = 32
-
-
-def _compiled_chunk(cfg: Config, layout: Layout, length: int, args):
-    """The jit-compiled chunk runner, vmapped over (problems, restarts); cached per shapes."""
-    import jax
-
-    shapes = tuple((a.shape, str(a.dtype)) for a in jax.tree_util.tree_leaves(args)
-                   if hasattr(a, "shape"))
-    cache_key = (cfg, layout, length, shapes)
-    if cache_key in _COMPILED:
-        _COMPILED.move_to_end(cache_key)
-        return _COMPILED[cache_key]
+@partial(jax.jit, static_argnames=("cfg", "layout", "length"))
+def _run_chunk(W, opt_state, shuffle_keys, data, start, *, cfg: Config, layout: Layout,
+               length: int):
+    """``length`` epochs (minibatch) or steps (moments) of every [problem, restart]: W, the
+    optimiser state and the shuffle keys are [P, R, ...], ``data`` (the rows or the covariances)
+    [P, ...]; returns W, the state and the losses [P, R, length, ...]."""
     body = _minibatch_chunk if cfg.mode == "minibatch" else _moments_chunk
-    fn = partial(body, cfg=cfg, layout=layout, length=length)
-    over_restarts = jax.vmap(fn, in_axes=(0, 0, 0, None, None))
+    one = partial(body, cfg=cfg, layout=layout, length=length)
+    over_restarts = jax.vmap(one, in_axes=(0, 0, 0, None, None))
     over_problems = jax.vmap(over_restarts, in_axes=(0, 0, 0, 0, None))
-    _COMPILED[cache_key] = jax.jit(over_problems).lower(*args).compile()
-    if len(_COMPILED) > _MAX_COMPILED:
-        _COMPILED.popitem(last=False)
-    return _COMPILED[cache_key]
+    return over_problems(W, opt_state, shuffle_keys, data, start)
+
+
+@partial(jax.jit, static_argnames="cfg")
+def _init_opt_state(W, *, cfg: Config):
+    """The optimiser state of every [problem, restart] of W [P, R, m, d]."""
+    return jax.vmap(jax.vmap(_optimizer(cfg).init))(W)
 
 
 def _initial_state(seeds, *, cfg: Config, m: int, d: int):
@@ -433,16 +416,11 @@ def _initial_state(seeds, *, cfg: Config, m: int, d: int):
     Drawn on the host (numpy SeedSequence per (seed, restart)): no compilation, and restart r
     of a run is the same whatever the number of restarts.
     """
-    import jax
-    import jax.numpy as jnp
-
     R = cfg.restarts
     W = np.stack([np.stack([init_unmixing(int(s), r, m, d) for r in range(R)]) for s in seeds])
     keys = np.stack([np.stack([shuffle_key_data(int(s), r) for r in range(R)]) for s in seeds])
-    if ("opt_init", cfg) not in _JITTED:
-        _JITTED[("opt_init", cfg)] = jax.jit(jax.vmap(jax.vmap(_optimizer(cfg).init)))
     W = jnp.asarray(W)
-    return W, _JITTED[("opt_init", cfg)](W), jax.random.wrap_key_data(jnp.asarray(keys))
+    return W, _init_opt_state(W, cfg=cfg), jax.random.wrap_key_data(jnp.asarray(keys))
 
 
 def _chunks(total: int) -> list[int]:
@@ -454,6 +432,57 @@ def _chunks(total: int) -> list[int]:
     return sizes
 
 
+def _schedule(cfg: Config, layout: Layout) -> tuple[int, str, int]:
+    """Units of training (epochs or steps), their name and the number of optimiser steps."""
+    n_steps = cfg.epochs * layout.steps_per_epoch
+    if cfg.mode == "minibatch":
+        return cfg.epochs, "epoch", n_steps
+    n_steps = n_steps if cfg.steps is None else cfg.steps
+    return n_steps, "step", n_steps
+
+
+def _train(state, data, cfg: Config, layout: Layout, progress: bool):
+    """Run the whole schedule in chunks; returns the final W [P, R, m, d] and the losses
+    [P, R, optimiser steps]."""
+    W, opt_state, shuffle_keys = state
+    P, R = W.shape[:2]
+    total, unit, _ = _schedule(cfg, layout)
+    losses, start = [], 0
+    bar = _progress_bar(total, unit, progress)
+    for length in _chunks(total):
+        W, opt_state, chunk = _run_chunk(W, opt_state, shuffle_keys, data, jnp.int32(start),
+                                         cfg=cfg, layout=layout, length=length)
+        losses.append(np.asarray(chunk).reshape(P, R, -1))
+        start += length
+        if bar is not None:
+            bar.update(length)
+    if bar is not None:
+        bar.close()
+    return W, np.concatenate(losses, axis=-1)
+
+
+_COMPILE_EVENTS = frozenset({"/jax/core/compile/jaxpr_trace_duration",
+                             "/jax/core/compile/jaxpr_to_mlir_module_duration",
+                             "/jax/core/compile/backend_compile_duration"})
+
+
+@contextmanager
+def _compile_seconds():
+    """Yields a one-element list that accumulates the seconds this thread spends tracing,
+    lowering and compiling inside the block (JAX's own compile events)."""
+    thread, seconds = threading.get_ident(), [0.0]
+
+    def listen(event, duration, **_):
+        if event in _COMPILE_EVENTS and threading.get_ident() == thread:
+            seconds[0] += duration
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        yield seconds
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+
+
 # --------------------------------------------------------------------------------------------
 # Data preparation
 # --------------------------------------------------------------------------------------------
@@ -461,28 +490,39 @@ def _chunks(total: int) -> list[int]:
 
 def _as_blocks(envs, latent_dim):
     """Validated per-environment float arrays, m and d (m when latent_dim is None)."""
-    from mncrl.environments import check_envs
-
     blocks, m = check_envs(envs, latent_dim)
     if any(b.shape[0] < 2 for b in blocks):
         raise MncrlError(f"{NAME} needs at least 2 rows per environment")
     return blocks, m, m if latent_dim is None else int(latent_dim)
 
 
-def _prepare(problems, layout: Layout, need_rows: bool):
-    """Per-problem environment covariances (P x K x m x m, float64 numpy and a float32 device
-    copy) and, for minibatch mode, the centred float32 rows on device (P x n x K*m for equal
-    sizes, the reference's [n, envs, m] stack; P x N x m otherwise), written environment by
-    environment into one buffer."""
-    import jax
-    import jax.numpy as jnp
+def _layout(problems, latent_dim, batch_size: int):
+    """The validated environment blocks of every problem and their common Layout."""
+    prepared = [_as_blocks(envs, latent_dim) for envs in problems]
+    if len({tuple(b.shape for b in blocks) for blocks, _, _ in prepared}) > 1:
+        raise MncrlError(f"{NAME}.fit_batch: every problem must have the same environment sizes")
+    blocks, m, d = prepared[0]
+    counts = tuple(b.shape[0] for b in blocks)
+    return [b for b, _, _ in prepared], Layout(counts=counts, m=m, d=d, batch_size=batch_size)
 
-    from mncrl.threads import single_threaded_blas
 
+@partial(jax.jit, donate_argnums=0, static_argnames="equal")
+def _put_rows(buf, rows, p, start, *, equal: bool):
+    """``buf`` (donated: updated in place) with ``rows`` of one environment written for problem
+    ``p`` from column ``start`` (equal sizes, [P, n, K*m]) or row ``start`` ([P, N, m])."""
+    index = (p, 0, start) if equal else (p, start, 0)
+    return jax.lax.dynamic_update_slice(buf, rows[None], index)
+
+
+def _prepare(problems, layout: Layout, mode: str):
+    """Per-problem environment covariances (P x K x m x m, float64 numpy) and the training data
+    on device: the centred float32 rows for minibatch mode (P x n x K*m for equal sizes, the
+    released code's [n, envs, m] stack; P x N x m otherwise, written environment by
+    environment into one buffer), the float32 covariances for moments mode."""
     P, K, m = len(problems), layout.K, layout.m
     S = np.empty((P, K, m, m))
     X = None
-    if need_rows:
+    if mode == "minibatch":
         shape = (P, layout.n_max, K * m) if layout.equal else (P, sum(layout.counts), m)
         X = jnp.zeros(shape, jnp.float32)
     with single_threaded_blas():
@@ -491,40 +531,12 @@ def _prepare(problems, layout: Layout, need_rows: bool):
                 centred = np.asarray(block, dtype=np.float64)
                 centred = centred - centred.mean(axis=0)
                 S[p, k] = np.dot(centred.T, centred) / (len(centred) - 1)
-                if need_rows:
-                    rows = jnp.asarray(centred.astype(np.float32))
-                    if layout.equal:
-                        X = _put_equal(X, rows[None], p, k * m)
-                    else:
-                        X = _put_flat(X, rows[None], p, layout.offsets[k])
+                if X is not None:
+                    start = k * m if layout.equal else layout.offsets[k]
+                    X = _put_rows(X, centred.astype(np.float32), p, start, equal=layout.equal)
     if not np.isfinite(S).all():
         raise MncrlError(f"{NAME}: the data contain NaN/Inf or overflow float64")
-    return S, jax.device_put(S.astype(np.float32)), X
-
-
-def _donating_put(index_of):
-    import jax
-
-    @partial(jax.jit, donate_argnums=0)
-    def put(buf, block, p, k):
-        return jax.lax.dynamic_update_slice(buf, block, index_of(p, k))
-
-    return put
-
-
-_JITTED: dict = {}
-
-
-def _put_equal(buf, block, p, k):
-    if "equal" not in _JITTED:
-        _JITTED["equal"] = _donating_put(lambda p, col: (p, 0, col))
-    return _JITTED["equal"](buf, block, p, k)
-
-
-def _put_flat(buf, block, p, offset):
-    if "flat" not in _JITTED:
-        _JITTED["flat"] = _donating_put(lambda p, off: (p, off, 0))
-    return _JITTED["flat"](buf, block, p, offset)
+    return S, X if X is not None else jax.device_put(S.astype(np.float32))
 
 
 # --------------------------------------------------------------------------------------------
@@ -532,111 +544,76 @@ def _put_flat(buf, block, p, offset):
 # --------------------------------------------------------------------------------------------
 
 
-def fit_batch(problems, keys, latent_dim=None, *, progress: bool = False, **hparams) -> list[Fit]:
-    """Fit several independent data sets of identical shapes in one vmapped call.
-
-    ``problems`` is a list of environment lists (one per seed), ``keys`` one integer seed per
-    problem. Returns one :class:`Fit` per problem (the best of ``restarts`` for each).
-    """
-    import jax.numpy as jnp
-
-    t0 = time.perf_counter()
-    cfg = make_config(**hparams)
-    if len(problems) == 0 or len(problems) != len(keys):
-        raise MncrlError(f"{NAME}: need one key per problem, got {len(problems)} problems and "
-                         f"{len(keys)} keys")
-    for seed in keys:
+def _check_seeds(problems, seeds) -> None:
+    if len(problems) == 0 or len(problems) != len(seeds):
+        raise MncrlError(f"{NAME}: need one seed per problem, got {len(problems)} problems and "
+                         f"{len(seeds)} seeds")
+    for seed in seeds:
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not \
                 0 <= seed < 2**31:
             raise MncrlError(f"{NAME}: seeds must be integers in [0, 2^31), got {seed!r}")
-    prepared = [_as_blocks(envs, latent_dim) for envs in problems]
-    shapes = {tuple(b.shape for b in blocks) for blocks, _, _ in prepared}
-    if len(shapes) > 1:
-        raise MncrlError(f"{NAME}.fit_batch: every problem must have the same environment sizes")
-    _, m, d = prepared[0]
-    counts = tuple(b.shape[0] for b in prepared[0][0])
-    layout = Layout(counts=counts, m=m, d=d, batch_size=cfg.batch_size)
-    S64, S, X = _prepare([blocks for blocks, _, _ in prepared], layout, cfg.mode == "minibatch")
-    t_prep = time.perf_counter() - t0
 
-    P, R = len(problems), cfg.restarts
-    W, opt_state, shuffle_keys = _initial_state(keys, cfg=cfg, m=m, d=d)
 
-    if cfg.mode == "minibatch":
-        total, unit, data = cfg.epochs, "epoch", X
-        n_steps = cfg.epochs * layout.steps_per_epoch
-    else:
-        n_steps = cfg.steps if cfg.steps is not None else cfg.epochs * layout.steps_per_epoch
-        total, unit, data = n_steps, "step", S
+def _best_restart(final, W, seed, cfg: Config) -> int:
+    """The restart with the lowest finite final loss (ConvergenceError when there is none)."""
+    ok = np.isfinite(final) & np.isfinite(W).all(axis=(1, 2))
+    if not ok.any():
+        raise ConvergenceError(
+            f"{NAME} diverged (NaN/Inf loss) in every restart for seed {seed} "
+            f"(mode={cfg.mode}, lr={cfg.lr}); lower the learning rate, e.g. --set "
+            f"lr={cfg.lr / 10:g}")
+    return int(np.nanargmin(np.where(ok, final, np.inf)))
 
-    losses, t_compile, start = [], 0.0, 0
-    bar = _progress_bar(total, unit, progress)
-    t_train0 = time.perf_counter()
-    for length in _chunks(total):
-        args = (W, opt_state, shuffle_keys, data, jnp.int32(start))
-        tc = time.perf_counter()
-        run = _compiled_chunk(cfg, layout, length, args)
-        t_compile += time.perf_counter() - tc
-        W, opt_state, chunk_losses = run(*args)
-        losses.append(np.asarray(chunk_losses).reshape(P, R, -1))
-        start += length
-        if bar is not None:
-            bar.update(length)
-    if bar is not None:
-        bar.close()
-    del X, data, args  # free the device copy of the rows before building the results
-    t_train = time.perf_counter() - t_train0 - t_compile
 
-    losses = np.concatenate(losses, axis=-1)  # [P, R, steps]
-    final, V, terms = _final_losses(W, S64, cfg)
+def fit_batch(problems, seeds, latent_dim=None, *, progress: bool = False,
+              **hparams) -> list[Fit]:
+    """Fit several independent data sets of identical shapes in one vmapped call.
+
+    ``problems`` is a list of environment lists, ``seeds`` one integer seed per problem (it
+    draws the initial W and the minibatch shuffles of every restart). Returns one :class:`Fit`
+    per problem (the best of ``restarts`` for each).
+    """
+    t0 = time.perf_counter()
+    cfg = make_config(**hparams)
+    _check_seeds(problems, seeds)
+    blocks, layout = _layout(problems, latent_dim, cfg.batch_size)
+    S64, data = _prepare(blocks, layout, cfg.mode)
+    seconds = {"seconds_prepare": time.perf_counter() - t0}
+
+    state = _initial_state(seeds, cfg=cfg, m=layout.m, d=layout.d)
+    t0 = time.perf_counter()
+    with _compile_seconds() as compiling:
+        W, losses = _train(state, data, cfg, layout, progress)
+    seconds["seconds_compile"] = compiling[0]
+    seconds["seconds_train"] = time.perf_counter() - t0 - compiling[0]
+    del data, state  # free the device copy of the rows before building the results
+    return _results(W, losses, S64, seeds, cfg, layout, seconds)
+
+
+def _results(W, losses, S, seeds, cfg: Config, layout: Layout, seconds: dict) -> list[Fit]:
+    """One Fit per problem: its best restart by the exact final loss (covariances S, float64)
+    and the diagnostics; ``seconds`` (of the whole batch) are shared out per problem."""
+    final, V, terms = _final_losses(W, S, cfg)
     W = np.asarray(W, dtype=np.float64)
+    P, R = W.shape[:2]
     fits = []
     for p in range(P):
-        ok = np.isfinite(final[p]) & np.isfinite(W[p]).all(axis=(1, 2))
-        if not ok.any():
-            raise ConvergenceError(
-                f"{NAME} diverged (NaN/Inf loss) in every restart for seed {keys[p]} "
-                f"(mode={cfg.mode}, lr={cfg.lr}); lower the learning rate, e.g. --set "
-                f"lr={cfg.lr / 10:g}")
-        best = int(np.nanargmin(np.where(ok, final[p], np.inf)))
+        best = _best_restart(final[p], W[p], seeds[p], cfg)
         curve = losses[p, best]
         if cfg.mode == "minibatch":
             curve = curve.reshape(cfg.epochs, layout.steps_per_epoch).mean(axis=1)
         fits.append(Fit(unmixing=W[p, best], targets=None, info={
-            "estimator": NAME, "mode": cfg.mode, "hparams": asdict(cfg), "latent_dim": d,
-            "steps": int(n_steps), "steps_per_epoch": layout.steps_per_epoch,
+            "estimator": NAME, "mode": cfg.mode, "hparams": asdict(cfg), "latent_dim": layout.d,
+            "steps": int(_schedule(cfg, layout)[2]), "steps_per_epoch": layout.steps_per_epoch,
             "env_batch": list(layout.env_batch), "restarts": R, "selected_restart": best,
             "final_loss": float(final[p, best]), "final_losses": final[p].tolist(),
             "loss_terms": {k: float(v[p, best]) for k, v in terms.items()},
             "variances": np.asarray(V[p, best], dtype=np.float64).tolist(),
             "loss_curve": _downsample(curve).tolist(),
             "loss_curve_unit": "epoch mean" if cfg.mode == "minibatch" else "step",
-            "seconds_prepare": t_prep / P, "seconds_compile": t_compile / P,
-            "seconds_train": t_train / P, "batched_with": P,
+            **{k: v / P for k, v in seconds.items()}, "batched_with": P,
         }))
     return fits
-
-
-def _final_losses(W, S, cfg: Config):
-    """Exact (full-data, float64) loss, variances V and loss terms of every [problem, restart]
-    for W [P, R, m, d] and covariances S [P, K, m, m] (numpy: no compilation needed)."""
-    def expit(x):  # the logistic function, overflow-free (no scipy import on the CLI path)
-        return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-    W = np.asarray(W, dtype=np.float64)
-    V = np.einsum("pkab,praj,prbj->prkj", S, W, W, optimize=True)
-    K, d = V.shape[-2:]
-    sq = (V * V).reshape(*V.shape[:2], K * d) @ _group_matrix(K, d).astype(np.float64)
-    terms = {
-        "variance": expit(cfg.steepness_var * V).sum(axis=(-2, -1)),
-        "support": expit(cfg.steepness_support * V.sum(axis=-1)).sum(axis=-1)
-        + expit(cfg.steepness_support * V.sum(axis=-2)).sum(axis=-1),
-        "diagonal": np.sqrt(np.maximum(sq, 0.0)).sum(axis=-1),
-        "norm": (np.sqrt((W * W).sum(axis=(-2, -1))) - 1.0) ** 2,
-    }
-    total = (cfg.weight_var * terms["variance"] - cfg.weight_support * terms["support"]
-             + cfg.weight_diag * terms["diagonal"] + cfg.weight_norm * terms["norm"])
-    return total, V, terms
 
 
 def _downsample(curve: np.ndarray, points: int = 200) -> np.ndarray:
@@ -652,22 +629,20 @@ def _progress_bar(total: int, unit: str, enabled: bool):
     return tqdm(total=total, unit=unit, desc=NAME, leave=False)
 
 
-def fit(envs, *, key: int, latent_dim: int | None = None, progress: bool = False,
+def fit(envs, *, seed: int, latent_dim: int | None = None, progress: bool = False,
         **hparams) -> Fit:
-    """Fit the paper's estimator to a list of per-environment (n_k x m) arrays."""
+    """Fit the paper's estimator to a list of per-environment (n_k x m) arrays; ``seed`` (an
+    integer) draws the initial W and the minibatch shuffles."""
     if latent_dim is None:
-        from mncrl.environments import estimate_latent_dim
-
         latent_dim = estimate_latent_dim(envs)
-    return fit_batch([envs], [key], latent_dim, progress=progress, **hparams)[0]
+    return fit_batch([envs], [seed], latent_dim, progress=progress, **hparams)[0]
 
 
-def _fit_batch(problems, keys, latent_dim=None, **hparams):
+def _fit_batch(problems, seeds, latent_dim=None, **hparams):
+    """The registry's fit_batch: like :func:`fit`, latent_dim None is estimated from the data."""
     if latent_dim is None:
-        from mncrl.environments import estimate_latent_dim
-
         latent_dim = estimate_latent_dim(problems[0])
-    return fit_batch(problems, keys, latent_dim, **hparams)
+    return fit_batch(problems, seeds, latent_dim, **hparams)
 
 
 ESTIMATOR = Estimator(
@@ -684,5 +659,4 @@ ESTIMATOR = Estimator(
 
 __all__ = ["Config", "ESTIMATOR", "HPARAMS", "PRESETS", "batch_covariances", "batch_variances",
            "diagonal_groups", "fit", "fit_batch", "init_unmixing", "loss_terms", "make_config",
-           "shuffle_key_data",
-           "total_loss", "variances_from_covariances"]
+           "shuffle_key_data", "total_loss", "variances_from_covariances", "weighted_loss"]

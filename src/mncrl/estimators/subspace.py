@@ -428,11 +428,11 @@ def check_hparams(hparams: dict) -> dict:
     return hp
 
 
-def fit(envs: list[np.ndarray], *, key: int | None = None, latent_dim: int | None = None,
+def fit(envs: list[np.ndarray], *, seed: int | None = None, latent_dim: int | None = None,
         **hparams) -> Fit:
     """Fit the closed-form subspace estimator on per-environment blocks (n_k x m).
 
-    ``key`` is accepted for interface compatibility and unused (the estimator is deterministic).
+    ``seed`` is accepted for interface compatibility and unused (the estimator is deterministic).
     ``latent_dim`` defaults to the numerical rank of the pooled covariance (pass it for noisy
     data with m > d). An environment without zero-variance directions (e.g. observational)
     is allowed and simply never enters a signature. Raises NotIdentifiableError when the
