@@ -76,8 +76,11 @@ def test_grid_is_a_cartesian_product_in_written_order():
     assert points[:3] == [{"d": 3, "mixing_seed": s} for s in (1, 2, 3)]
     assert len(points) == 6
     assert core.grid_points({}) == [{}]
-    with pytest.raises(MncrlError, match="non-empty list"):
-        core.grid_points({"d": []})
+    raw = {"scenarios": {"s": {"d": 3}}, "estimators": {"i": {"estimator": "icrl"}},
+           "experiments": {"e": {"scenario": "s", "grid": {"d": []}, "estimators": ["i"],
+                                 "seeds": [0]}}}
+    with pytest.raises(MncrlError, match="experiments.e.grid.d"):  # the schema refuses it
+        validated(raw)
 
 
 def test_apply_point_sets_design_parameters():
@@ -89,16 +92,23 @@ def test_apply_point_sets_design_parameters():
 
 def test_paper_config_cells():
     paper = ["fig2a", "fig2b", "fig2c", "table1", "fig4"]
-    counts = {name: len(ex.cells(CONFIG, name)) for name in paper}
-    assert counts == {"fig2a": 4, "fig2b": 6, "fig2c": 5, "table1": 2, "fig4": 16}
+    points = {name: len({c.scenario["d"] if name == "fig2a" else core.cell_id(c.point)
+                         for c in ex.cells(CONFIG, name)}) for name in paper}
+    assert points == {"fig2a": 4, "fig2b": 6, "fig2c": 5, "table1": 2, "fig4": 16}
+    # a d = 30 cell's seeds do not fit in one batch of max_batch_mb: one job per seed
+    assert [c.id for c in ex.cells(CONFIG, "fig2a")][2:4] == ["d-10", "d-30_seeds-0"]
+    assert [c.seeds for c in ex.cells(CONFIG, "fig2a") if c.point["d"] == 30] == \
+        [(0,), (1,), (2,), (3,), (4,)]
     fig4 = ex.cells(CONFIG, "fig4")
     assert fig4[0].id == "d-3_mixing_seed-1" and fig4[0].scenario["mixing_seed"] == 1
     assert all(c.scenario["n"] == 100000 and c.scenario["paired_noise"] for c in fig4)
     fig2c = ex.cells(CONFIG, "fig2c")
     assert [c.scenario["n"] for c in fig2c] == [5000, 10000, 50000, 100000, 200000]
     assert not fig2c[0].scenario["observational"]  # no ICA in Fig. 2c
-    spec = ex.cell_spec(CONFIG, "fig2a", "d-30")
+    spec = ex.cell_spec(CONFIG, "fig2a", "d-10")
     assert spec["seeds"] == [0, 1, 2, 3, 4] and spec["test_fraction"] == 0.25
+    part = ex.cell_spec(CONFIG, "fig2a", "d-30_seeds-2")
+    assert part["cell"] == "d-30" and part["job"] == "d-30_seeds-2" and part["seeds"] == [2]
     assert [e["label"] for e in spec["estimators"]] == ["sv-paper", "icrl", "ica", "sv-best",
                                                        "subspace"]
     assert all("display" not in e for e in spec["estimators"])
@@ -114,7 +124,7 @@ def test_adding_grid_cells_leaves_existing_cells_unchanged():
     bigger = copy.deepcopy(CONFIG)
     bigger["experiments"]["fig2a"]["grid"]["d"] = [2, 3, 4, 6, 10, 30, 50]
     bigger = validated(bigger)
-    for cell in ("d-3", "d-6", "d-30"):
+    for cell in ("d-3", "d-6", "d-30_seeds-0"):
         assert ex.cell_spec(bigger, "fig2a", cell) == ex.cell_spec(CONFIG, "fig2a", cell)
 
 
@@ -182,6 +192,20 @@ def test_run_cell_rows_and_determinism():
     cols = [c for c in frame.columns if c != "seconds"]
     pd.testing.assert_frame_equal(frame[cols], again[cols])
     assert [f["estimator"] for f in info["fits"]][:3] == ["icrl", "icrl", "ica"]
+
+
+def test_jobs_split_by_seed_chunk_give_the_cells_rows():
+    """A cell whose seeds do not fit one batch runs as one job per chunk: the same numbers."""
+    cfg = tiny_config(("sv", "icrl"))
+    cfg["max_batch_mb"] = 1  # one seed per batch -> one job per seed
+    jobs = [c.id for c in ex.cells(cfg, "e")]
+    whole, _ = ex.run_cell({**ex.cell_spec(cfg, "e", jobs[0]), "seeds": [0, 1]})
+    assert jobs == ["d-3_seeds-0", "d-3_seeds-1", "d-4_seeds-0", "d-4_seeds-1"]
+    parts = [ex.run_cell(ex.cell_spec(cfg, "e", job))[0] for job in jobs[:2]]
+    split = pd.concat(parts, ignore_index=True)
+    cols = [c for c in whole.columns if c != "seconds"]
+    assert (split["cell"] == "d-3").all()
+    pd.testing.assert_frame_equal(split[cols], whole[cols], check_exact=True)
 
 
 def test_run_cell_vmaps_seeds_and_matches_single_fits():
@@ -297,4 +321,4 @@ def test_derived_table_of_a_kind_without_tables_is_refused():
 def test_cli_cells_lists_every_cell(capsys):
     assert cli(["cells", str(ROOT / "config/config.yaml"), "--experiment", "fig2a"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert [line.split("\t")[1] for line in lines] == ["d-3", "d-6", "d-10", "d-30"]
+    assert [line.split("\t")[1] for line in lines][:4] == ["d-3", "d-6", "d-10", "d-30_seeds-0"]

@@ -83,13 +83,15 @@ def from_key(key: str):
 
 @dataclass(frozen=True)
 class Cell:
-    """One job of one experiment: ``scenario`` is the full scenario dict of the cell (for a
-    cell that runs several designs, that of its first one)."""
+    """One job of one experiment: ``id`` names its output files, ``scenario`` is the full
+    scenario dict (for a cell that runs several designs, that of its first one); ``seeds`` is
+    the subset of the experiment's seeds the job runs (None: all of them)."""
 
     experiment: str
     id: str
     point: dict
     scenario: dict
+    seeds: tuple[int, ...] | None = None
 
 
 def grid_points(grid: Mapping) -> list[dict]:

@@ -25,25 +25,47 @@ KIND = "grid"
 TABLES: dict = {}
 
 
+def seed_chunks(scenario: Scenario, seeds: list[int], max_batch_mb: int) -> list[list[int]]:
+    """The seeds of a cell in chunks whose data fit in ``max_batch_mb`` at once (one chunk =
+    one vmapped batch; every chunk is computed on its own, whatever job runs it)."""
+    per_seed = core.batch_mb(scenario, design_matrix(scenario, 0).shape[0])
+    size = core.problems_per_batch(per_seed, len(seeds), max_batch_mb)
+    return [seeds[i:i + size] for i in range(0, len(seeds), size)]
+
+
 def cells(config: Mapping, name: str) -> list[core.Cell]:
-    """Every cell of experiment ``name``, in grid order."""
+    """Every job of experiment ``name``, in grid order: one per grid point, or one per chunk
+    of seeds when a grid point's seeds do not fit in one batch (``<cell>_seeds-0``, ...), so
+    that large cells spread over the cores. Numbers do not depend on the split."""
     base = core.base_scenario(config, name)
     block = core.experiment_block(config, name)
-    return [
-        core.Cell(experiment=name, id=core.cell_id(point), point=point,
-                  scenario=core.apply_point(base, point))
-        for point in core.grid_points(block["grid"])
-    ]
+    seeds = [int(s) for s in block["seeds"]]
+    jobs = []
+    for point in core.grid_points(block["grid"]):
+        scenario = core.apply_point(base, point)
+        try:
+            checked = Scenario.from_dict(scenario)
+        except MncrlError as exc:
+            raise MncrlError(f"experiments.{name} (cell {core.cell_id(point)}): {exc}") from None
+        chunks = seed_chunks(checked, seeds, config["max_batch_mb"])
+        for chunk in chunks:
+            job = core.cell_id(point)
+            if len(chunks) > 1:
+                job += "_seeds-" + "-".join(str(s) for s in chunk)
+            jobs.append(core.Cell(experiment=name, id=job, point=point, scenario=scenario,
+                                  seeds=tuple(chunk)))
+    return jobs
 
 
 def cell_spec(config: Mapping, name: str, cell: str) -> dict:
-    """Everything one job needs, as plain JSON-serialisable data."""
+    """Everything one job needs, as plain JSON-serialisable data (``cell`` names the grid
+    point, ``job`` the job)."""
     by_id = {c.id: c for c in cells(config, name)}
     if cell not in by_id:
         raise MncrlError(f"experiment '{name}' has no cell '{cell}'; cells: {', '.join(by_id)}")
     c = by_id[cell]
-    return {**core.common_spec(config, name, KIND, cell), "point": c.point,
-            "scenario": c.scenario}
+    return {**core.common_spec(config, name, KIND, core.cell_id(c.point)), "job": c.id,
+            "seeds": list(c.seeds), "point": c.point, "scenario": c.scenario}
 
 
 def experiment_spec(config: Mapping, name: str) -> dict:
@@ -52,14 +74,14 @@ def experiment_spec(config: Mapping, name: str) -> dict:
 
 
 def job_cost(spec: Mapping) -> tuple[int, int]:
-    """(mem_mb, runtime in minutes) of one cell's job: the data of one chunk of seeds in
-    memory at once, and a generous runtime (a cluster kills jobs that exceed it)."""
+    """(mem_mb, runtime in minutes) of one job: the data of one chunk of seeds in memory at
+    once, and a generous runtime (a cluster kills jobs that exceed it)."""
     scenario = Scenario.from_dict(spec["scenario"])
-    seeds = len(spec["seeds"])
-    per_seed = core.batch_mb(scenario, design_matrix(scenario, 0).shape[0])
-    chunk = core.problems_per_batch(per_seed, seeds, spec["max_batch_mb"])
+    seeds = list(spec["seeds"])
+    chunk = len(seed_chunks(scenario, seeds, spec["max_batch_mb"])[0])
     resident = 3 * (scenario.d + 1) * scenario.n * (scenario.m_obs + scenario.d) * 4 / 2**20
-    return int(1500 + 1.5 * chunk * resident), int(10 + scenario.d**2 * scenario.n * seeds / 2e7)
+    return int(1500 + 1.5 * chunk * resident), int(10 + scenario.d**2 * scenario.n * len(seeds)
+                                                   / 2e7)
 
 
 def _fit_rows(r: core.Resolved, prepared, outcomes, base_cols, a4, metrics) -> tuple[list, list]:
@@ -84,17 +106,16 @@ def _fit_rows(r: core.Resolved, prepared, outcomes, base_cols, a4, metrics) -> t
 
 
 def run_cell(spec: Mapping, progress: bool = False) -> tuple[pd.DataFrame, dict]:
-    """Run one cell; returns (tidy DataFrame, info dict for the JSON sidecar)."""
+    """Run one job (a grid cell, or a chunk of its seeds); returns (tidy DataFrame, info dict
+    for the JSON sidecar)."""
     scenario = Scenario.from_dict(spec["scenario"])
-    exp, cell, seeds = spec["experiment"], spec["cell"], list(spec["seeds"])
+    exp, cell = spec["experiment"], spec["cell"]
     resolved = core.resolve_entries(spec["estimators"])
     base_cols = {"experiment": exp, "cell": cell, **core.scenario_columns(scenario)}
-    per_seed = core.batch_mb(scenario, design_matrix(scenario, 0).shape[0])
-    chunk = core.problems_per_batch(per_seed, len(seeds), spec["max_batch_mb"])
     rows, records, a4 = [], [], {}
-    for start in range(0, len(seeds), chunk):
-        prepared = [core.prepare(scenario, exp, cell, s, spec["test_fraction"])
-                    for s in seeds[start:start + chunk]]
+    chunks = seed_chunks(scenario, list(spec["seeds"]), spec["max_batch_mb"])
+    for i, chunk in enumerate(chunks):
+        prepared = [core.prepare(scenario, exp, cell, s, spec["test_fraction"]) for s in chunk]
         a4.update({p.seed: bool(assumption4(p.targets).satisfied) for p in prepared})
         for r in resolved:
             fit_seeds = [core.stable_seed(exp, cell, p.seed, "fit", r.label) for p in prepared]
@@ -105,8 +126,7 @@ def run_cell(spec: Mapping, progress: bool = False) -> tuple[pd.DataFrame, dict]
             records += new_records
         del prepared
         if progress:
-            print(f"seeds {start + 1}-{min(start + chunk, len(seeds))} of {len(seeds)} done",
-                  file=sys.stderr)
+            print(f"chunk {i + 1}/{len(chunks)} (seeds {chunk}) done", file=sys.stderr)
     info = {"spec": dict(spec), "scenario": scenario.to_dict(),
             "a4_satisfied": {str(k): v for k, v in a4.items()}, "fits": records}
     return pd.DataFrame(rows), info
@@ -118,4 +138,4 @@ def aggregate(problems: pd.DataFrame, spec: Mapping) -> pd.DataFrame:
 
 
 __all__ = ["KIND", "TABLES", "aggregate", "cell_spec", "cells", "experiment_spec", "job_cost",
-           "run_cell"]
+           "run_cell", "seed_chunks"]
