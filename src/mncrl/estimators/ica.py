@@ -1,4 +1,4 @@
-"""`ica`: scikit-learn FastICA baseline (spec/paper.md §5, methods.md §4).
+"""`ica`: scikit-learn FastICA baseline (docs/paper.md#baselines).
 
 FastICA with ``latent_dim`` components and scikit-learn's defaults (logcosh contrast, parallel
 algorithm, unit-variance whitening, 200 iterations, tol 1e-4), seeded with ``random_state=seed``.

@@ -1,6 +1,6 @@
 """`icrl`: the paper's closed-form stand-in for interventional CRL (Ahuja et al. 2023).
 
-As in the reference code (spec/paper.md §5, methods.md §3): for every environment k, least
+As in the reference code (docs/paper.md#baselines): for every environment k, least
 squares without intercept of the environment's rows X_k onto the constant ``target`` (10),
 ``gamma_k = argmin ||X_k gamma - 10||`` (the minimum-norm solution when X_k is rank deficient,
 as ``numpy.linalg.lstsq`` and scikit-learn's ``LinearRegression`` return). The coefficient

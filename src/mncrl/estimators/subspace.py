@@ -1,4 +1,4 @@
-"""`subspace`: closed-form estimator for perfect (do) interventions (spec/methods.md §2).
+"""`subspace`: closed-form estimator for perfect (do) interventions (docs/subspace.md).
 
 Principle. With X = Z L and a do-intervention on the set T_k, the projection X w has zero
 variance in environment k exactly when the latent coefficient vector L w is supported on T_k.
