@@ -9,18 +9,18 @@ rule aggregate:
     output:
         metrics=f"{RESULTS}/{{experiment}}/metrics.csv",
         summary=f"{RESULTS}/{{experiment}}/summary.csv",
-    params:
-        spec=experiment_spec,
     log:
         f"{RESULTS}/logs/aggregate/{{experiment}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/aggregate/{{experiment}}.tsv"
+    conda:
+        "../envs/mncrl.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=15,
-    conda:
-        "../envs/mncrl.yaml"
+    params:
+        spec=experiment_spec,
     shell:
         "python -m mncrl.experiments aggregate {input} --spec {params.spec:q} "
         "--out {output.metrics} --summary {output.summary} > {log} 2>&1"
@@ -31,20 +31,20 @@ rule derived_table:
         f"{RESULTS}/{{experiment}}/metrics.csv",
     output:
         f"{RESULTS}/{{experiment}}/{{table}}.csv",
-    wildcard_constraints:
-        table=derived_table_names(),
-    params:
-        spec=experiment_spec,
     log:
         f"{RESULTS}/logs/tables/{{experiment}}/{{table}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/tables/{{experiment}}/{{table}}.tsv"
+    wildcard_constraints:
+        table=derived_table_names(),
+    conda:
+        "../envs/mncrl.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=15,
-    conda:
-        "../envs/mncrl.yaml"
+    params:
+        spec=experiment_spec,
     shell:
         "python -m mncrl.experiments table {wildcards.table} {input} --spec {params.spec:q} "
         "--out {output} > {log} 2>&1"

@@ -13,12 +13,12 @@ rule claims:
         f"{RESULTS}/logs/claims.log",
     benchmark:
         f"{RESULTS}/benchmarks/claims.tsv"
+    conda:
+        "../envs/mncrl.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/mncrl.yaml"
     shell:
         "python -m mncrl.claims {input.tables} --claims {input.claims} "
         "--json {output.json} --report {output.report} > {log} 2>&1"

@@ -54,8 +54,10 @@ def experiments():
 
 
 def cell_tables(wildcards):
-    return [f"{RESULTS}/{wildcards.experiment}/cells/{cell.id}.csv"
-            for cell in ex.cells(config, wildcards.experiment)]
+    return [
+        f"{RESULTS}/{wildcards.experiment}/cells/{cell.id}.csv"
+        for cell in ex.cells(config, wildcards.experiment)
+    ]
 
 
 def cell_spec(wildcards):
@@ -84,8 +86,9 @@ def metrics_tables(names=None):
 
 def experiment_outputs(kind=None):
     """Metrics and derived tables of every experiment (of one kind when given)."""
-    names = [n for n in experiments()
-             if kind is None or ex.kind_of(config["experiments"][n]) == kind]
+    names = [
+        n for n in experiments() if kind is None or ex.kind_of(config["experiments"][n]) == kind
+    ]
     return [path for n in names for path in metrics_tables([n]) + derived_tables(n)]
 
 
@@ -131,23 +134,31 @@ def figure_parameters(wildcards, output):
     params = {
         "figure": wildcards.figure,
         "metrics": {name: f"{RESULTS}/{name}/metrics.csv" for name in exps},
-        "tables": {name: {t: f"{RESULTS}/{name}/{t}.csv" for t in ex.derived_tables(config, name)}
-                   for name in exps if ex.derived_tables(config, name)},
+        "tables": {
+            name: {t: f"{RESULTS}/{name}/{t}.csv" for t in ex.derived_tables(config, name)}
+            for name in exps
+            if ex.derived_tables(config, name)
+        },
         "claims_file": config["claims"]["file"],
         "out_stem": f"{FIGURES}/{wildcards.figure}",
         "headline_metric": config["headline_metric"],
-        "estimators": {label: entry.get("display", label)
-                       for label, entry in config["estimators"].items()},
+        "estimators": {
+            label: entry.get("display", label) for label, entry in config["estimators"].items()
+        },
     }
     return json.dumps(params)  # keys in config order: the legend order of the figures
 
 
 def figure_files(kind=None):
     """The figures (PNG) that read an experiment (of one kind when given)."""
-    names = {n for n in experiments()
-             if kind is None or ex.kind_of(config["experiments"][n]) == kind}
-    return [f"{FIGURES}/{fig}.png" for fig in figure_names()
-            if kind is None or names & set(config["figures"][fig]["experiments"])]
+    names = {
+        n for n in experiments() if kind is None or ex.kind_of(config["experiments"][n]) == kind
+    }
+    return [
+        f"{FIGURES}/{fig}.png"
+        for fig in figure_names()
+        if kind is None or names & set(config["figures"][fig]["experiments"])
+    ]
 
 
 def all_targets():

@@ -7,18 +7,18 @@ rule estimate:
     output:
         table=f"{RESULTS}/{{experiment}}/cells/{{cell}}.csv",
         info=f"{RESULTS}/{{experiment}}/cells/{{cell}}.json",
-    params:
-        spec=cell_spec,
     log:
         f"{RESULTS}/logs/estimate/{{experiment}}/{{cell}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/estimate/{{experiment}}/{{cell}}.tsv"
+    conda:
+        "../envs/mncrl.yaml"
     threads: 1
     resources:
         mem_mb=cell_mem_mb,
         runtime=cell_runtime,
-    conda:
-        "../envs/mncrl.yaml"
+    params:
+        spec=cell_spec,
     shell:
         "python -m mncrl.experiments run --spec {params.spec:q} "
         "--out {output.table} --info {output.info} > {log} 2>&1"

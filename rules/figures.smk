@@ -15,19 +15,19 @@ rule figure:
         ),
         md=f"{FIGURES}/{{figure}}.md",
         notebook=f"{RESULTS}/notebooks/{{figure}}.ipynb",
-    params:
-        parameters=figure_parameters,
-        tmp=lambda wildcards, output: f"{output.notebook}.tmp",
     log:
         f"{RESULTS}/logs/figures/{{figure}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/figures/{{figure}}.tsv"
+    conda:
+        "../envs/mncrl.yaml"
     threads: 1
     resources:
         mem_mb=3000,
         runtime=15,
-    conda:
-        "../envs/mncrl.yaml"
+    params:
+        parameters=figure_parameters,
+        tmp=lambda wildcards, output: f"{output.notebook}.tmp",
     shell:
         "(python -m jupytext --to ipynb --output {params.tmp}.in.ipynb {input.notebook} && "
         "python -m papermill {params.tmp}.in.ipynb {params.tmp}.out.ipynb -k python3 --cwd . "
