@@ -105,8 +105,8 @@ class Subsample:
     @classmethod
     def from_config(cls, entry: Mapping) -> Subsample:
         """From ``{designs: N | {d: N}, seeds: [..] | {d: [..]}}`` (schema-validated)."""
-        designs, designs_d = _split_by_d(entry.get("designs"))
-        seeds, seeds_d = _split_by_d(entry.get("seeds"))
+        designs, designs_d = _split_by_d(entry["designs"])
+        seeds, seeds_d = _split_by_d(entry["seeds"])
         ds = sorted(set(designs_d) | set(seeds_d))
         triples = tuple((d, designs_d.get(d, designs), _seed_tuple(seeds_d.get(d, seeds)))
                         for d in ds)
@@ -145,7 +145,7 @@ class Settings:
     @classmethod
     def from_block(cls, block: Mapping) -> Settings:
         ks = block["k"] if block["k"] == "all" else tuple(int(k) for k in block["k"])
-        subsample = tuple((str(label), Subsample.from_config(entry or {}))
+        subsample = tuple((str(label), Subsample.from_config(entry))
                           for label, entry in block["subsample"].items())
         return cls(d=tuple(int(d) for d in block["d"]), K=tuple(block["K"]), k=ks,
                    designs=int(block["designs"]), structured=tuple(block["structured"]),
