@@ -1,8 +1,8 @@
 """Cost of the coverage experiment: per-problem seconds of every stage, and the projected
 core-seconds of the configured grid.
 
-Usage: .venv/bin/python benchmarks/coverage.py [--config config/config.yaml] [--draws 1]
-       [--cases 6:12,10:20,20:9,20:20,20:40] [--estimators sv-paper,sv-best,...]
+Usage: .venv/bin/python benchmarks/coverage.py [--config config/config.yaml ...] [--draws 1]
+       [--cases 6:12,10:20,20:9,20:20,20:40] [--estimators sv-paper,sv-best,...] [--repeats 2]
 
 For each case d:K, runs one coverage cell restricted to ``--draws`` design seeds and the first
 seed (every k, every estimator, no subsampling) twice -- the first run pays the JAX
@@ -19,26 +19,25 @@ import argparse
 import copy
 import os
 import time
+from pathlib import Path
 
 import numpy as np
-import yaml
 
-from mncrl import coverage as cov
+from mncrl import config as config_mod
+from mncrl.experiments import coverage as cov
 
-
-def load_config(path: str) -> dict:
-    with open(path) as fh:
-        return yaml.safe_load(fh)
+SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
 
 
 def measure(config: dict, name: str, d: int, K: int, draws: int, labels, repeats: int = 2):
     cfg = copy.deepcopy(config)
     block = cfg["experiments"][name]
     block["coverage"] = {**block["coverage"], "d": [d], "K": [K], "designs": draws,
-                         "structured": [], "subsample": {}}
+                         "structured": [], "subsample": {}, "draws_per_job": max(draws, 1)}
     block["seeds"] = block["seeds"][:1]
     if labels:
         block["estimators"] = [lab for lab in block["estimators"] if lab in labels]
+    cfg = config_mod.validate(cfg, SCHEMA)  # the changed block, checked as the workflow does
     spec = cov.cell_spec(cfg, name, f"d-{d}_K-{K}")
     result = None
     for _ in range(repeats):
@@ -54,9 +53,9 @@ def measure(config: dict, name: str, d: int, K: int, draws: int, labels, repeats
 
 def project(config: dict, name: str, costs: dict) -> dict:
     """Projected core-seconds per stage for the whole configured experiment."""
-    block = config["experiments"][name]
-    s = cov.settings(block["coverage"])
-    seeds = block["seeds"]
+    s = cov.settings(config, name)
+    subsample = dict(s.subsample)
+    seeds = config["experiments"][name]["seeds"]
     sizes = np.array(sorted(costs))
     total: dict = {}
     for cell in cov.coverage_cells(s):
@@ -68,7 +67,7 @@ def project(config: dict, name: str, costs: dict) -> dict:
                 cost = float(np.interp(size, xs, ys, left=ys[0] * size / xs[0],
                                        right=ys[-1] * size / xs[-1]))
                 if stage.startswith("fit:"):
-                    sub = s.subsample_for(stage[4:])
+                    sub = subsample.get(stage[4:], cov.Subsample())
                     n = sum(sub.runs(design, seed) for seed in seeds)
                 elif stage == "wall":
                     continue
@@ -80,14 +79,16 @@ def project(config: dict, name: str, costs: dict) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", default="config/config.yaml")
+    ap.add_argument("--config", nargs="+", default=["config/config.yaml"],
+                    help="config files, later ones merged over earlier ones (as Snakemake "
+                         "--configfile): e.g. config/config.yaml config/smoke.yaml")
     ap.add_argument("--experiment", default="coverage")
     ap.add_argument("--draws", type=int, default=1)
     ap.add_argument("--cases", default="6:12,10:20,20:9,20:20,20:40")
     ap.add_argument("--estimators", default="", help="comma-separated labels (default: all)")
     ap.add_argument("--repeats", type=int, default=2, help="runs per case; the last is shown")
     args = ap.parse_args()
-    config = load_config(args.config)
+    config = config_mod.load(*args.config)
     labels = [x for x in args.estimators.split(",") if x]
     load0 = os.getloadavg()[0]
     costs = {}
