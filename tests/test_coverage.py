@@ -237,20 +237,11 @@ def test_schema_rejects_bad_coverage_blocks_naming_the_key(block, key, words):
     assert f"{WHERE}{key}" in msg and all(w in msg for w in words), msg
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "library bug: config/schema.yaml does not restrict the keys of subsample.<label>.designs/"
-    "seeds to latent dimensions, and Subsample.from_config calls int('six'): a raw ValueError "
-    "escapes mncrl.config.validate (the old hand-written check raised MncrlError)"))
 def test_schema_rejects_subsample_keys_that_are_not_dimensions():
     with pytest.raises(MncrlError, match=r"subsample\.a\.designs"):
         coverage_config({"subsample": {"a": {"designs": {"six": 1}}}})
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=(
-    "library bug: the schema accepts a subsample mapping whose keys mix integers and digit "
-    "strings ({6: 10, '20': 1}, accepted by the old settings()), but "
-    "mncrl.experiments.core.spec_key (json.dumps(sort_keys=True)) cannot sort them: a raw "
-    "TypeError escapes mncrl.config.validate"))
 def test_subsample_keys_may_mix_integers_and_strings():
     s = settings_of({"subsample": {"a": {"designs": {6: 10, "20": 1}}}})
     assert subsample_for(s, "a") == cov.Subsample(by_d=((6, 10, None), (20, 1, None)))

@@ -68,8 +68,9 @@ def cell_id(point: Mapping) -> str:
 
 
 def spec_key(data: Mapping) -> str:
-    """Plain data as a canonical JSON string (a cache key)."""
-    return json.dumps(data, sort_keys=True, default=str)
+    """Plain data as a JSON string (a cache key; keys in their given order, which may mix
+    integers and strings)."""
+    return json.dumps(data, default=str)
 
 
 def from_key(key: str):
