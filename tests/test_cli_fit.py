@@ -1,19 +1,44 @@
-"""`mncrl fit` / `mncrl evaluate`: round trip, output file, errors (one line, exit 2, no file)."""
+"""`mncrl fit` / `mncrl evaluate`: round trip, output file, errors (one line, exit 2, no file),
+the compilation cache and what a fit imports and reads."""
 
 import json
+import os
 import subprocess
 import sys
 import types
+from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
+from jax.experimental.compilation_cache import compilation_cache
 
-from mncrl import estimators
+from mncrl import cache, estimators
 from mncrl.cli import main
 from mncrl.cli.fit import parse_overrides
 from mncrl.data import Dataset, save
 from mncrl.errors import NotIdentifiableError
 from mncrl.estimators.base import Estimator
+
+CACHE_VARS = ("MNCRL_CACHE_DIR", "JAX_COMPILATION_CACHE_DIR", "JAX_ENABLE_COMPILATION_CACHE",
+              "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "XDG_CACHE_HOME")
+JAX_SETTINGS = ("jax_enable_compilation_cache", "jax_compilation_cache_dir",
+                "jax_persistent_cache_min_compile_time_secs")
+
+
+@pytest.fixture(autouse=True)
+def cache_home(tmp_path_factory, monkeypatch):
+    """`mncrl fit` in this process sets this process's compilation cache: each test gets its
+    own XDG_CACHE_HOME, and the environment and JAX's settings are restored afterwards."""
+    for var in CACHE_VARS:
+        monkeypatch.delenv(var, raising=False)
+    home = tmp_path_factory.mktemp("xdg")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
+    saved = {name: getattr(jax.config, name) for name in JAX_SETTINGS}
+    yield home
+    for name, value in saved.items():
+        jax.config.update(name, value)
+    compilation_cache.reset_cache()
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +171,7 @@ def test_bad_data_files(tmp_path, capsys):
 
 
 def test_not_identifiable_is_one_line(data, tmp_path, capsys, monkeypatch):
-    def refuse(envs, *, key, latent_dim=None):
+    def refuse(envs, *, latent_dim=None, **seed):
         raise NotIdentifiableError("the design violates Assumption 4: (0, 1) not separated",
                                    unseparated=[(0, 1)])
 
@@ -170,7 +195,8 @@ def test_real_entry_point_and_help(data, tmp_path):
     helps = subprocess.run([sys.executable, "-m", "mncrl", "fit", "--help"],
                            capture_output=True, text=True)
     for flag in ("--out", "--estimator", "--preset", "--latent-dim", "--seed", "--set",
-                 "--env-column", "--observational-env"):
+                 "--env-column", "--observational-env", "--cache-dir", "--no-cache",
+                 "MNCRL_CACHE_DIR"):
         assert flag in helps.stdout
     helps = subprocess.run([sys.executable, "-m", "mncrl", "evaluate", "--help"],
                            capture_output=True, text=True)
@@ -183,3 +209,118 @@ def test_parse_overrides():
                             "batch-size=512", "x=2.0", "flag=true"]) == {
         "lr": 1e-3, "mode": "moments", "restarts": 4, "steps": None, "batch_size": 512,
         "x": 2.0, "flag": True}
+
+
+# ------------------------------------------------------------------ compilation cache, imports
+
+
+FIT = ["--preset", "reference", "--set", "epochs=2"]
+HEAVY = ("pandas", "scipy", "sklearn", "matplotlib", "mncrl.metrics", "mncrl.simulation",
+         "mncrl.interventions", "mncrl.cli.simulate", "mncrl.cli.evaluate")
+SPY = ("import sys; from mncrl.cli import main; code = main(sys.argv[1:]); "
+       f"print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r} "
+       f"or m in {HEAVY!r})), file=sys.stderr); sys.exit(code)")
+
+
+def _cli(args, **env):
+    """`mncrl ARGS` in a fresh process; stderr's last line lists the heavy modules it imported."""
+    environ = {k: v for k, v in os.environ.items() if k not in CACHE_VARS} | env
+    return subprocess.run([sys.executable, "-c", SPY, *map(str, args)], capture_output=True,
+                          text=True, env=environ)
+
+
+def _W(path):
+    with np.load(path) as f:
+        return f["W"]
+
+
+def test_cache_dir_is_created_filled_and_reused(data, tmp_path):
+    cache_dir = tmp_path / "new" / "cache"
+    first = _cli(["fit", data, "--out", tmp_path / "a.npz", "--cache-dir", cache_dir, *FIT],
+                 MNCRL_CACHE_DIR=str(tmp_path / "unused"))
+    assert first.returncode == 0, first.stderr
+    assert first.stderr.strip() == "", f"heavy imports or warnings: {first.stderr}"
+    entries = sorted(p.name for p in cache_dir.iterdir() if p.name.endswith("-cache"))
+    assert entries and not (tmp_path / "unused").exists()  # the flag beats the variable
+    second = _cli(["fit", data, "--out", tmp_path / "b.npz", *FIT],
+                  MNCRL_CACHE_DIR=str(cache_dir))
+    assert second.returncode == 0, second.stderr
+    assert sorted(p.name for p in cache_dir.iterdir() if p.name.endswith("-cache")) == entries
+    assert np.array_equal(_W(tmp_path / "a.npz"), _W(tmp_path / "b.npz"))
+
+
+def test_cache_directory_choice(tmp_path, monkeypatch, cache_home):
+    assert cache.cache_dir() == cache_home / "mncrl" / "jax"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert cache.cache_dir() == Path.home() / ".cache" / "mncrl" / "jax"
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "jax"))
+    assert cache.cache_dir() == tmp_path / "jax"  # the workflow's setting is respected
+    monkeypatch.setenv("MNCRL_CACHE_DIR", str(tmp_path / "mncrl"))
+    assert cache.cache_dir() == tmp_path / "mncrl"
+    assert cache.cache_dir(tmp_path / "flag") == tmp_path / "flag"
+
+
+def test_in_process_fit_uses_the_default_cache_and_no_cache_disables_it(
+        data, tmp_path, cache_home, capsys, monkeypatch):
+    assert main(["fit", str(data), "--out", str(tmp_path / "a.npz"), *FIT]) == 0
+    assert (cache_home / "mncrl" / "jax").is_dir()
+    assert jax.config.jax_compilation_cache_dir == str(cache_home / "mncrl" / "jax")
+    assert jax.config.jax_persistent_cache_min_compile_time_secs == 0
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "jax"))
+    assert main(["fit", str(data), "--out", str(tmp_path / "b.npz"), "--no-cache", *FIT]) == 0
+    assert not jax.config.jax_enable_compilation_cache and not (tmp_path / "jax").exists()
+    assert capsys.readouterr().err == ""
+    assert np.array_equal(_W(tmp_path / "a.npz"), _W(tmp_path / "b.npz"))
+
+
+def test_unwritable_cache_dir_falls_back_with_one_warning(data, tmp_path, capsys):
+    (tmp_path / "file").write_text("not a directory")
+    out = tmp_path / "fit.npz"
+    capsys.readouterr()
+    assert main(["fit", str(data), "--out", str(out), "--cache-dir",
+                 str(tmp_path / "file" / "cache"), *FIT]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("mncrl fit: warning: cannot use the "
+                                                   "compilation cache"), err
+    assert "compiling without a cache" in err and "Traceback" not in err
+    assert not jax.config.jax_enable_compilation_cache and out.exists()
+
+
+def test_cache_settings_reach_jax_imported_later(tmp_path):
+    """Before jax is imported the settings go through the variables jax reads at import."""
+    code = ("import sys; from pathlib import Path; from mncrl import cache; "
+            "cache.configure(sys.argv[1]); assert 'jax' not in sys.modules; import jax; "
+            "print(jax.config.jax_compilation_cache_dir, "
+            "jax.config.jax_persistent_cache_min_compile_time_secs, "
+            "jax.config.jax_enable_compilation_cache)")
+    environ = {k: v for k, v in os.environ.items() if k not in CACHE_VARS}
+    run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "c")], capture_output=True,
+                         text=True, env=environ)
+    assert run.stdout.split() == [str(tmp_path / "c"), "0.0", "True"], run.stderr
+
+
+def test_cache_flags_are_exclusive(data, tmp_path, capsys):
+    assert _exit_code(["fit", str(data), "--out", str(tmp_path / "f.npz"), "--no-cache",
+                       "--cache-dir", str(tmp_path)]) == 2
+    _one_error_line(capsys, "not allowed with argument")
+    assert not (tmp_path / "f.npz").exists()
+
+
+def _exit_code(argv):
+    try:
+        return main(argv)
+    except SystemExit as exc:  # argparse's own errors
+        return exc.code
+
+
+def test_fit_reads_no_ground_truth_and_gives_the_same_fit(data, tmp_path):
+    """A file without Z and L fits to the same W: the fit reads only X, env and targets."""
+    with np.load(data) as f:
+        stripped = tmp_path / "stripped.npz"
+        np.savez(stripped, X=f["X"], env=f["env"], targets=f["targets"])
+        broken = tmp_path / "broken.npz"  # a Z that validation would refuse: never read
+        np.savez(broken, X=f["X"], env=f["env"], targets=f["targets"], Z=np.ones(3))
+    outs = [tmp_path / f"{name}.npz" for name in ("full", "stripped", "broken")]
+    for source, out in zip((data, stripped, broken), outs, strict=True):
+        assert main(["fit", str(source), "--out", str(out), *FIT]) == 0
+    assert all(np.array_equal(_W(outs[0]), _W(out)) for out in outs[1:])

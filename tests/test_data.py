@@ -43,6 +43,42 @@ def test_csv_string_labels_numbered_by_first_appearance(tmp_path):
     assert ds.env.tolist() == [0, 1, 0, 1]
 
 
+def test_load_only_some_arrays(tmp_path):
+    ds = simulate(Scenario(d=3, m=4, n=50, design="atomic"), 0)
+    data.save(ds, tmp_path / "d.npz")
+    part = data.load(tmp_path / "d.npz", keys=("targets",))  # X and env always
+    assert np.array_equal(part.X, ds.X) and np.array_equal(part.env, ds.env)
+    assert np.array_equal(part.targets, ds.targets) and part.Z is None and part.L is None
+    assert data.load(tmp_path / "d.npz", keys=()).targets is None
+    with pytest.raises(DataError, match="unknown data array 'W': choose from X, env, Z, L"):
+        data.load(tmp_path / "d.npz", keys=("W",))
+
+
+def test_arrays_left_out_are_not_read_but_X_and_env_are_validated(tmp_path):
+    path = write_npz(tmp_path / "z.npz", **good_arrays(), Z=np.full((6, 2), np.nan))
+    assert data.load(path, keys=("X", "env")).Z is None  # a bad Z is never read
+    with pytest.raises(DataError, match="Z contains NaN/Inf"):
+        data.load(path)
+    bad = write_npz(tmp_path / "x.npz", X=np.full((6, 2), np.inf), env=np.repeat([0, 1], 3))
+    with pytest.raises(DataError, match="X contains 12 NaN/Inf values"):
+        data.load(bad, keys=("X", "env"))
+    noenv = write_npz(tmp_path / "noenv.npz", X=np.ones((4, 2)), Z=np.ones((4, 1)))
+    with pytest.raises(DataError, match=r"missing array 'env' \(found: \['X', 'Z'\]\)"):
+        data.load(noenv, keys=("X", "env"))
+
+
+@pytest.mark.parametrize("env,message", [
+    (np.array([0, 0, 0, 5, 5, 5]), "found [0, 5]"),  # a label beyond the rows
+    (np.array([0, 0, 0, 2, 2, 2], dtype=np.uint64), "found [0, 2]"),
+    (np.array([1, 1, 1, 2, 2, 2]), "found [1, 2]"),
+])
+def test_env_labels_with_gaps_are_listed(tmp_path, env, message):
+    path = write_npz(tmp_path / "gap.npz", X=np.ones((6, 2)), env=env)
+    with pytest.raises(DataError) as info:
+        data.load(path)
+    assert "every label present" in str(info.value) and message in str(info.value)
+
+
 def test_save_is_atomic_on_a_bad_suffix(tmp_path):
     ds = simulate(Scenario(d=3, n=20, design="atomic"), 0)
     with pytest.raises(DataError, match="unknown output format '.txt'"):

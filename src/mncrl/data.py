@@ -76,7 +76,7 @@ def validate(ds: Dataset, *, min_envs: int = 2) -> Dataset:
            f"env must have one label per row of X ({X.shape[0]}), got shape {env.shape}")
     _check(np.issubdtype(env.dtype, np.integer), f"env labels must be integers, got dtype {env.dtype}")
     _check(int(env.min()) >= 0, "env labels must be non-negative integers")
-    labels = np.unique(env)
+    labels = _labels(env)
     _check(labels.size >= min_envs,
            f"need at least {min_envs} environments, found {labels.size}")
     _check(labels.size == int(labels.max()) + 1,
@@ -95,6 +95,15 @@ def validate(ds: Dataset, *, min_envs: int = 2) -> Dataset:
         _check(ds.targets.ndim == 2 and ds.targets.shape[0] == labels.size,
                f"targets must have one row per environment ({labels.size}), got {ds.targets.shape}")
     return ds
+
+
+def _labels(env: np.ndarray) -> np.ndarray:
+    """The distinct labels of non-negative integer ``env``, sorted: one counting pass (no sort)
+    when the largest label is below the number of rows, as it is whenever 0..K-1 all occur."""
+    top = int(env.max())
+    if top >= env.size:
+        return np.unique(env)
+    return np.flatnonzero(np.bincount(env.astype(np.intp, copy=False), minlength=top + 1))
 
 
 def from_arrays(X, env, Z=None, L=None, targets=None) -> Dataset:
@@ -122,14 +131,27 @@ def from_env_list(envs: list) -> Dataset:
     return validate(Dataset(X=X, env=env))
 
 
-def load(path: str | os.PathLike, *, env_column: str = "env") -> Dataset:
-    """Load and validate a ``.npz`` or ``.csv`` data file."""
+KEYS = ("X", "env", "Z", "L", "targets")
+
+
+def load(path: str | os.PathLike, *, env_column: str = "env", keys=None) -> Dataset:
+    """Load and validate a ``.npz`` or ``.csv`` data file.
+
+    ``keys`` names the arrays of a ``.npz`` to read (None: all of :data:`KEYS`); ``X`` and
+    ``env`` are always read. The others are left out of the Dataset (None) without being
+    decompressed, e.g. ``keys=("X", "env")`` skips the ground truth Z, as large as X. A
+    ``.csv`` holds only X and env.
+    """
     path = Path(path)
+    wanted = set(KEYS if keys is None else keys) | {"X", "env"}
+    unknown = sorted(wanted - set(KEYS))
+    if unknown:
+        raise DataError(f"unknown data array {unknown[0]!r}: choose from {', '.join(KEYS)}")
     if not path.exists():
         raise DataError(f"data file not found: {path}")
     suffix = path.suffix.lower()
     if suffix == ".npz":
-        ds = _load_npz(path)
+        ds = _load_npz(path, wanted)
     elif suffix == ".csv":
         ds = _load_csv(path, env_column)
     else:
@@ -137,10 +159,11 @@ def load(path: str | os.PathLike, *, env_column: str = "env") -> Dataset:
     return validate(ds)
 
 
-def _load_npz(path: Path) -> Dataset:
+def _load_npz(path: Path, keys: set[str]) -> Dataset:
     try:
         with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
+            found = f.files
+            arrays = {k: f[k] for k in found if k in keys}
     except ValueError as exc:
         if "pickle" in str(exc):  # np.load's guess for anything that is not a zip archive
             raise DataError(f"cannot read {path}: not a valid .npz file (or it holds "
@@ -149,7 +172,7 @@ def _load_npz(path: Path) -> Dataset:
     except Exception as exc:  # corrupt zip, truncated file, ...
         raise DataError(f"cannot read {path} as .npz: {exc}") from None
     for key in ("X", "env"):
-        _check(key in arrays, f"{path}: missing array '{key}' (found: {sorted(arrays)})")
+        _check(key in arrays, f"{path}: missing array '{key}' (found: {sorted(found)})")
     env = arrays["env"]
     if np.issubdtype(env.dtype, np.floating) and np.all(env == np.round(env)):
         env = env.astype(np.int64)

@@ -21,11 +21,14 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every subcommand, or only of ``command`` (e.g. ``"check-design"``) when it
+    names one: a command imports only its own module (``mncrl fit`` not the simulator's)."""
     parser = _Parser(prog="mncrl", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
                                 metavar="{" + ",".join(c.replace("_", "-") for c in COMMANDS) + "}")
-    for name in COMMANDS:
+    chosen = {c.replace("_", "-"): c for c in COMMANDS}.get(command)
+    for name in [chosen] if chosen else COMMANDS:
         try:
             module = importlib.import_module(f"mncrl.cli.{name}")
         except ModuleNotFoundError as exc:
@@ -37,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     try:
         result = args.func(args)

@@ -63,7 +63,6 @@ def load_fit(path) -> dict:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from mncrl import metrics
     from mncrl.api import unmix
     from mncrl.data import load
 
@@ -76,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         raise MncrlError(f"DATA has {ds.X.shape[1]} features but W expects {W.shape[0]}")
     if ds.Z is None and ds.L is None:
         raise MncrlError(f"{args.data} has no ground truth (neither Z nor L) to evaluate against")
+    from mncrl import metrics  # scipy: only once there is something to score
 
     K = ds.n_envs
     observational = np.zeros(K, dtype=bool)

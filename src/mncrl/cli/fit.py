@@ -3,7 +3,8 @@
 Writes OUT.npz atomically (nothing on error) with ``W`` (m x d), ``Zhat`` (n x d, the rows of
 DATA in their order, float32 for float32 data), ``targets`` (K x d bool, when the estimator
 reports them) and provenance: ``estimator``, ``preset``, ``seed``, ``latent_dim`` and
-``info_json`` (hyper-parameters, losses, timings, ... as JSON).
+``info_json`` (hyper-parameters, losses, timings, ... as JSON). Compiled XLA programs are
+kept in a persistent cache (:mod:`mncrl.cache`; ``--cache-dir``, ``--no-cache``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 from pathlib import Path
 
 from mncrl.errors import MncrlError
@@ -59,6 +61,15 @@ def add_parser(subparsers) -> None:
     p.add_argument("--observational-env", type=int, action="append", default=[], metavar="K",
                    help="treat environment K as observational (repeatable), in addition to "
                         "all-False target rows in DATA")
+    caching = p.add_mutually_exclusive_group()
+    caching.add_argument("--cache-dir", metavar="DIR",
+                         help="directory of the persistent XLA compilation cache (compiled "
+                              "programs reused by later runs; same results) [$MNCRL_CACHE_DIR, "
+                              "else $JAX_COMPILATION_CACHE_DIR, else "
+                              "$XDG_CACHE_HOME/mncrl/jax = ~/.cache/mncrl/jax]; an unwritable "
+                              "directory gives one warning line and no cache")
+    caching.add_argument("--no-cache", action="store_true",
+                         help="compile without the persistent compilation cache")
     p.set_defaults(func=run)
 
 
@@ -93,7 +104,7 @@ def parse_overrides(items: list[str]) -> dict:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from mncrl import api, estimators
+    from mncrl import api, cache, estimators
     from mncrl.data import atomic_write, load
 
     out = Path(args.out)
@@ -104,11 +115,15 @@ def run(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise MncrlError(f"--seed must be a non-negative integer, got {args.seed}")
     overrides = parse_overrides(args.overrides)
-    est, preset, _ = estimators.resolve(args.estimator, args.preset, overrides)  # fail before loading
-
-    ds = load(args.data, env_column=args.env_column)
+    # DATA is read (decompression and checks release the GIL) while the estimator's libraries
+    # import; no ground truth (Z, L) is read: targets only mark observational environments
+    loading = _Background(load, args.data, env_column=args.env_column,
+                          keys=("X", "env", "targets"))
+    est, preset, _ = estimators.resolve(args.estimator, args.preset, overrides)  # errors first
+    cache.configure(args.cache_dir, enabled=not args.no_cache, prog="mncrl fit")
+    ds = loading.result()
     X, env, targets = ds.X, ds.env, ds.targets
-    del ds  # ground truth (Z) is not needed: free it
+    del ds
     blocks = api.split_by_env(X, env)
     K = len(blocks)
     bad = [k for k in args.observational_env if not 0 <= k < K]
@@ -145,6 +160,29 @@ def run(args: argparse.Namespace) -> int:
           f"{Zhat.shape[0]}x{Zhat.shape[1]}, estimator={est.name}, preset={preset}, "
           f"seed={args.seed}")
     return 0
+
+
+class _Background(threading.Thread):
+    """``fn(*args, **kwargs)`` in a daemon thread; :meth:`result` waits and returns its value
+    or raises its exception."""
+
+    def __init__(self, fn, *args, **kwargs):
+        super().__init__(daemon=True)
+        self._call = lambda: fn(*args, **kwargs)
+        self._value = self._error = None
+        self.start()
+
+    def run(self):
+        try:
+            self._value = self._call()
+        except BaseException as exc:  # handed to the caller by result()
+            self._error = exc
+
+    def result(self):
+        self.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def _jsonable(value):
