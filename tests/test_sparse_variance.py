@@ -7,6 +7,7 @@ import pytest
 
 from mncrl import metrics
 from mncrl.errors import ConvergenceError, MncrlError
+from mncrl.estimators import minibatches as mb
 from mncrl.estimators import sparse_variance as sv
 from mncrl.simulation import Scenario, simulate, train_test_split
 
@@ -120,13 +121,13 @@ def test_minibatch_variances_are_unbiased_and_both_routes_agree():
     Xb = rng.standard_normal((B, K, m)).astype(np.float32)
     mask = np.ones((B, K), np.float32)
     mask[40:, 1] = 0  # environment 1 has only 40 valid rows in this batch
-    S = np.asarray(sv.batch_covariances(jnp.asarray(Xb), jnp.asarray(mask)))
+    S = np.asarray(mb.batch_covariances(jnp.asarray(Xb), jnp.asarray(mask)))
     for k in range(K):
         rows = Xb[mask[:, k] > 0, k]
         np.testing.assert_allclose(S[k], np.cov(rows, rowvar=False), rtol=1e-5, atol=1e-6)
     W = rng.standard_normal((m, d)).astype(np.float32)
     V_cov = np.asarray(sv.variances_from_covariances(jnp.asarray(S), jnp.asarray(W)))
-    V_proj = np.asarray(sv.batch_variances(jnp.asarray(Xb), jnp.asarray(mask), jnp.asarray(W)))
+    V_proj = np.asarray(mb.batch_variances(jnp.asarray(Xb), jnp.asarray(mask), jnp.asarray(W)))
     np.testing.assert_allclose(V_cov, V_proj, rtol=1e-4, atol=1e-6)
     expected = [[np.var(Xb[mask[:, k] > 0, k] @ W[:, j], ddof=1) for j in range(d)]
                 for k in range(K)]
@@ -142,13 +143,13 @@ def test_minibatch_variances_are_unbiased_and_both_routes_agree():
 def test_shuffle_is_a_permutation(n, n_valid):
     import jax
 
-    perm = np.asarray(sv._shuffle(jax.random.key(3), n, n_valid))
+    perm = np.asarray(mb._shuffle(jax.random.key(3), n, n_valid))
     assert sorted(perm[:n_valid].tolist()) == list(range(n_valid))
     assert sorted(perm[n_valid:].tolist()) == list(range(n_valid, n))
-    again = np.asarray(sv._shuffle(jax.random.key(3), n, n_valid))
+    again = np.asarray(mb._shuffle(jax.random.key(3), n, n_valid))
     assert np.array_equal(perm, again)
     if n_valid > 100:
-        other = np.asarray(sv._shuffle(jax.random.key(4), n, n_valid))
+        other = np.asarray(mb._shuffle(jax.random.key(4), n, n_valid))
         assert not np.array_equal(perm, other)
         assert abs(np.corrcoef(perm[:n_valid], np.arange(n_valid))[0, 1]) < 0.1
 
@@ -159,17 +160,22 @@ def test_one_epoch_visits_every_row_once(counts, B):
     import jax
     import jax.numpy as jnp
 
-    layout = sv.Layout(counts=counts, m=1, d=1, batch_size=B)
+    layout = mb.Layout(counts=counts, m=1, d=1, batch_size=B)
     if layout.equal:  # X [n, K*m] (m = 1) holds the global row id
         n, K = counts[0], len(counts)
         ids = np.arange(n * K).reshape(K, n).T
     else:  # X [N, 1]
         ids = np.arange(sum(counts))[:, None]
     X = jnp.asarray(ids, dtype=jnp.float32)
-    perms = sv._epoch_batches(jax.random.key(0), layout)
+    written = mb.row_buffer(1, layout)  # what training writes: the same layout
+    for k, (start, n_k) in enumerate(zip(layout.offsets, counts, strict=True)):
+        rows = np.arange(start, start + n_k, dtype=np.float32)[:, None]
+        written = mb.put_rows(written, rows, 0, k, layout)
+    np.testing.assert_array_equal(np.asarray(written[0]), ids)
+    perms = mb.epoch_batches(jax.random.key(0), layout)
     seen = [[] for _ in counts]
     for s in range(layout.steps_per_epoch):
-        Xb, mask = sv._minibatch(X, perms, s, layout)
+        Xb, mask = mb.minibatch(X, perms, s, layout)
         Xb, mask = np.asarray(Xb)[..., 0], np.asarray(mask)
         assert Xb.shape == (B, len(counts))
         for k in range(len(counts)):
@@ -184,10 +190,10 @@ def test_one_epoch_visits_every_row_once(counts, B):
 
 
 def test_layout_numbers():
-    lay = sv.Layout(counts=(75000,) * 6, m=6, d=6, batch_size=4096)
+    lay = mb.Layout(counts=(75000,) * 6, m=6, d=6, batch_size=4096)
     assert lay.steps_per_epoch == 19  # 50 epochs = 950 steps, as in the paper
     assert lay.env_batch == (4096,) * 6
-    assert sv.Layout(counts=(1000, 500), m=2, d=2, batch_size=100).env_batch == (100, 50)
+    assert mb.Layout(counts=(1000, 500), m=2, d=2, batch_size=100).env_batch == (100, 50)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -36,8 +36,8 @@ Implementation notes (none changes the estimator):
 - a minibatch's variances are computed as w_j^T S_b w_j from the minibatch covariance S_b when
   m <= 2d (one data pass per step and no gradient through the data), otherwise from Zhat;
 - epochs are shuffled by two rounds of a packed-key sort (random high bits, position low bits):
-  4x faster than ``jax.random.permutation`` on CPU; two rows keep their input order only if
-  they draw the same key in both rounds (probability 2^-2(32-b) per pair, b = bits of n);
+  4x faster than ``jax.random.permutation`` on CPU (the minibatch layout and the shuffles are
+  in :mod:`mncrl.estimators.minibatches`);
 - training runs in (at most ~10) calls of a compiled chunk of epochs/steps so that a progress
   bar can update between calls; the chunking depends only on the number of epochs/steps, so
   results are the same with or without a progress bar;
@@ -74,6 +74,15 @@ import optax
 from mncrl.environments import check_envs, estimate_latent_dim
 from mncrl.errors import ConvergenceError, MncrlError
 from mncrl.estimators.base import Estimator, Fit, coerce_hparam
+from mncrl.estimators.minibatches import (
+    Layout,
+    batch_covariances,
+    batch_variances,
+    epoch_batches,
+    minibatch,
+    put_rows,
+    row_buffer,
+)
 from mncrl.threads import single_threaded_blas
 
 NAME = "sparse-variance"
@@ -134,47 +143,6 @@ def make_config(**hparams) -> Config:
     if not (cfg.lr > 0 and math.isfinite(cfg.lr)):
         raise MncrlError(f"{NAME}: lr must be a positive number, got {cfg.lr}")
     return cfg
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Static shape information of one training problem."""
-
-    counts: tuple[int, ...]
-    m: int
-    d: int
-    batch_size: int
-
-    @property
-    def K(self) -> int:
-        return len(self.counts)
-
-    @property
-    def equal(self) -> bool:
-        return len(set(self.counts)) == 1
-
-    @property
-    def n_max(self) -> int:
-        return max(self.counts)
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return -(-self.n_max // self.batch_size)
-
-    @property
-    def env_batch(self) -> tuple[int, ...]:
-        """Rows of environment k in one minibatch: B for the largest, proportional otherwise."""
-        B, n_max = self.batch_size, self.n_max
-        return tuple(-(-B * n // n_max) for n in self.counts)
-
-    @property
-    def offsets(self) -> tuple[int, ...]:
-        return tuple(int(x) for x in np.concatenate([[0], np.cumsum(self.counts)[:-1]]))
-
-    @property
-    def use_covariance(self) -> bool:
-        """Minibatch variances via the m x m batch covariance (cheaper when m <= 2d)."""
-        return self.m <= 2 * self.d
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,96 +209,12 @@ def variances_from_covariances(S, W):
     return jnp.einsum("kaj,aj->kj", jnp.einsum("kab,bj->kaj", S, W), W)
 
 
-def batch_covariances(Xb, mask):
-    """Unbiased per-environment covariances (K x m x m) of a masked minibatch Xb [B, K, m].
-
-    Computed as (X^T X - c mu mu^T) / (c - 1) over the c valid rows: the rows are centred per
-    environment beforehand (by the full environment mean), so the batch mean is small and the
-    subtraction loses no float32 accuracy; this saves a centring pass over the batch.
-    """
-    Xb = jnp.swapaxes(Xb * mask[..., None], 0, 1)  # [K, B, m]: batch dims lead (fast under vmap)
-    cnt = mask.sum(axis=0)
-    mu = Xb.sum(axis=1) / jnp.maximum(cnt, 1.0)[:, None]
-    gram = jnp.einsum("kbi,kbj->kij", Xb, Xb) - cnt[:, None, None] * mu[:, :, None] * mu[:, None, :]
-    return gram / jnp.maximum(cnt - 1.0, 1.0)[:, None, None]
-
-
-def batch_variances(Xb, mask, W):
-    """Unbiased per-environment variances (K x d) of the columns of Xb W (masked rows)."""
-    Z = jnp.einsum("bkm,md->bkd", Xb, W)
-    cnt = mask.sum(axis=0)
-    mu = jnp.einsum("bk,bkd->kd", mask, Z) / jnp.maximum(cnt, 1.0)[:, None]
-    dev = (Z - mu[None]) ** 2
-    return jnp.einsum("bk,bkd->kd", mask, dev) / jnp.maximum(cnt - 1.0, 1.0)[:, None]
-
-
 def _minibatch_variances(Xb, mask, layout: Layout):
     """w -> the minibatch's variances (K x d), through the batch covariance when m <= 2d."""
     if layout.use_covariance:
         S = batch_covariances(Xb, mask)
         return lambda w: variances_from_covariances(S, w)
     return lambda w: batch_variances(Xb, mask, w)
-
-
-# --------------------------------------------------------------------------------------------
-# Shuffling and minibatches
-# --------------------------------------------------------------------------------------------
-
-
-def _shuffle(key, n: int, n_valid):
-    """A random order of 0..n_valid-1 followed by n_valid..n-1 (int32, length n).
-
-    Two rounds (three above 2^20 rows) of a single-operand sort of 32-bit keys holding random
-    high bits and the current position in the low bits.
-    """
-    bits = max(1, (n - 1).bit_length())
-    if bits > 24:  # too few random bits left: fall back to a sort of (key, index) pairs
-        u = jax.random.uniform(key, (n,))
-        u = jnp.where(jnp.arange(n) < n_valid, u, 2.0)
-        return jnp.argsort(u).astype(jnp.int32)
-    rounds = 2 if bits <= 20 else 3
-    low = jnp.uint32((1 << bits) - 1)
-    pos = jnp.arange(n, dtype=jnp.uint32)
-    invalid = pos >= jnp.uint32(n_valid)  # after each round the invalid rows stay last
-    perm = pos
-    for r in range(rounds):
-        hi = jax.random.bits(jax.random.fold_in(key, r), (n,), jnp.uint32) >> bits
-        hi = jnp.where(invalid, jnp.uint32(0xFFFFFFFF) >> bits, hi)
-        order = jnp.sort((hi << bits) | pos) & low
-        perm = perm[order]
-    return perm.astype(jnp.int32)
-
-
-def _epoch_batches(key, layout: Layout):
-    """Everything one epoch needs to draw its minibatches: permutation(s) of the rows."""
-    if layout.equal:
-        n = layout.n_max
-        perm = _shuffle(key, n, n)
-        pad = layout.steps_per_epoch * layout.batch_size - n
-        return jnp.concatenate([perm, jnp.zeros(pad, jnp.int32)]) if pad else perm
-    keys = jax.random.split(key, layout.K)
-    counts = jnp.asarray(layout.counts)
-    return jax.vmap(_shuffle, in_axes=(0, None, 0))(keys, layout.n_max, counts)
-
-
-def _minibatch(X, perms, s, layout: Layout):
-    """Rows [B, K, m] and mask [B, K] of step ``s`` of an epoch."""
-    B = layout.batch_size
-    if layout.equal:
-        idx = jax.lax.dynamic_slice(perms, (s * B,), (B,))
-        valid = (s * B + jnp.arange(B)) < layout.n_max
-        mask = jnp.broadcast_to(valid[:, None], (B, layout.K)).astype(X.dtype)
-        # X is [n, K*m]: gathering whole rows of K*m values is ~2x faster on CPU than [n, K, m]
-        return X[idx].reshape(B, layout.K, layout.m), mask
-    b = jnp.asarray(layout.env_batch)[None, :]  # [1, K]
-    n = jnp.asarray(layout.counts)[None, :]
-    i = jnp.arange(B)[:, None]  # [B, 1]
-    local = s * b + i
-    valid = (i < b) & (local < n)
-    local = jnp.minimum(local, n - 1)
-    idx = jnp.take_along_axis(perms.T, local, axis=0)  # perms: [K, n_max]
-    rows = jnp.asarray(layout.offsets)[None, :] + idx  # [B, K]
-    return X[rows], valid.astype(X.dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -366,10 +250,10 @@ def _minibatch_chunk(W, opt_state, shuffle_key, X, start, *, cfg, layout, length
     """``length`` epochs starting at epoch ``start``; returns losses [length, steps_per_epoch]."""
 
     def epoch(carry, e):
-        perms = _epoch_batches(jax.random.fold_in(shuffle_key, e), layout)
+        perms = epoch_batches(jax.random.fold_in(shuffle_key, e), layout)
 
         def step(carry, s):
-            Xb, mask = _minibatch(X, perms, s, layout)
+            Xb, mask = minibatch(X, perms, s, layout)
             W, opt_state, loss = _step(*carry, _minibatch_variances(Xb, mask, layout), cfg)
             return (W, opt_state), loss
 
@@ -506,25 +390,15 @@ def _layout(problems, latent_dim, batch_size: int):
     return [b for b, _, _ in prepared], Layout(counts=counts, m=m, d=d, batch_size=batch_size)
 
 
-@partial(jax.jit, donate_argnums=0, static_argnames="equal")
-def _put_rows(buf, rows, p, start, *, equal: bool):
-    """``buf`` (donated: updated in place) with ``rows`` of one environment written for problem
-    ``p`` from column ``start`` (equal sizes, [P, n, K*m]) or row ``start`` ([P, N, m])."""
-    index = (p, 0, start) if equal else (p, start, 0)
-    return jax.lax.dynamic_update_slice(buf, rows[None], index)
-
-
 def _prepare(problems, layout: Layout, mode: str):
     """Per-problem environment covariances (P x K x m x m, float64 numpy) and the training data
-    on device: the centred float32 rows for minibatch mode (P x n x K*m for equal sizes, the
-    released code's [n, envs, m] stack; P x N x m otherwise, written environment by
-    environment into one buffer), the float32 covariances for moments mode."""
+    on device: the centred float32 rows for minibatch mode (:func:`~.minibatches.row_buffer`:
+    P x n x K*m for equal sizes, the released code's [n, envs, m] stack; P x N x m otherwise,
+    written environment by environment into one buffer), the float32 covariances for moments
+    mode."""
     P, K, m = len(problems), layout.K, layout.m
     S = np.empty((P, K, m, m))
-    X = None
-    if mode == "minibatch":
-        shape = (P, layout.n_max, K * m) if layout.equal else (P, sum(layout.counts), m)
-        X = jnp.zeros(shape, jnp.float32)
+    X = row_buffer(P, layout) if mode == "minibatch" else None
     with single_threaded_blas():
         for p, blocks in enumerate(problems):
             for k, block in enumerate(blocks):
@@ -532,8 +406,7 @@ def _prepare(problems, layout: Layout, mode: str):
                 centred = centred - centred.mean(axis=0)
                 S[p, k] = np.dot(centred.T, centred) / (len(centred) - 1)
                 if X is not None:
-                    start = k * m if layout.equal else layout.offsets[k]
-                    X = _put_rows(X, centred.astype(np.float32), p, start, equal=layout.equal)
+                    X = put_rows(X, centred.astype(np.float32), p, k, layout)
     if not np.isfinite(S).all():
         raise MncrlError(f"{NAME}: the data contain NaN/Inf or overflow float64")
     return S, X if X is not None else jax.device_put(S.astype(np.float32))
@@ -657,6 +530,6 @@ ESTIMATOR = Estimator(
     fit_batch=_fit_batch,
 )
 
-__all__ = ["Config", "ESTIMATOR", "HPARAMS", "PRESETS", "batch_covariances", "batch_variances",
-           "diagonal_groups", "fit", "fit_batch", "init_unmixing", "loss_terms", "make_config",
-           "shuffle_key_data", "total_loss", "variances_from_covariances", "weighted_loss"]
+__all__ = ["Config", "ESTIMATOR", "HPARAMS", "PRESETS", "diagonal_groups", "fit", "fit_batch",
+           "init_unmixing", "loss_terms", "make_config", "shuffle_key_data", "total_loss",
+           "variances_from_covariances", "weighted_loss"]
