@@ -52,32 +52,52 @@ def run(data: Path, repeats: int, workdir: Path) -> dict[str, list[dict]]:
     runs: dict[str, list[dict]] = {mode: [] for mode in MODES}
     for r in range(repeats):
         for mode in MODES:
-            cache = {"first run": ["--cache-dir", str(workdir / f"cache-{r}")],
-                     "warm cache": ["--cache-dir", str(warm)], "no cache": ["--no-cache"]}[mode]
-            wall, cpu, peak = _run_measured([mncrl, "fit", str(data), "--preset", "reference",
-                                             "--out", str(out), *cache])
+            cache = {
+                "first run": ["--cache-dir", str(workdir / f"cache-{r}")],
+                "warm cache": ["--cache-dir", str(warm)],
+                "no cache": ["--no-cache"],
+            }[mode]
+            wall, cpu, peak = _run_measured(
+                [mncrl, "fit", str(data), "--preset", "reference", "--out", str(out), *cache]
+            )
             W, info = _fit_info(out)
-            runs[mode].append({"wall": wall, "cpu": cpu, "peak": peak, "W": W,
-                               "compile": info.get("seconds_compile", float("nan")),
-                               "train": info.get("seconds_train", float("nan"))})
-            print(f"  repeat {r + 1}/{repeats} {mode:10}: {wall:6.2f} s wall, "
-                  f"{info.get('seconds_train', float('nan')):.2f} s training", flush=True)
+            runs[mode].append(
+                {
+                    "wall": wall,
+                    "cpu": cpu,
+                    "peak": peak,
+                    "W": W,
+                    "compile": info.get("seconds_compile", float("nan")),
+                    "train": info.get("seconds_train", float("nan")),
+                }
+            )
+            print(
+                f"  repeat {r + 1}/{repeats} {mode:10}: {wall:6.2f} s wall, "
+                f"{info.get('seconds_train', float('nan')):.2f} s training",
+                flush=True,
+            )
     return runs
 
 
 def report(runs: dict[str, list[dict]], pytorch_seconds: float) -> None:
     reference = runs["first run"][0]["W"]
-    print(f"\n{'mode':11} {'runs':>4} {'wall s':>7} {'(min-max)':>13} {'cpu s':>6} "
-          f"{'peak MiB':>8} {'compile s':>9} {'train s':>7} {'vs PyTorch':>10} {'same W':>6}")
+    print(
+        f"\n{'mode':11} {'runs':>4} {'wall s':>7} {'(min-max)':>13} {'cpu s':>6} "
+        f"{'peak MiB':>8} {'compile s':>9} {'train s':>7} {'vs PyTorch':>10} {'same W':>6}"
+    )
     for mode, rows in runs.items():
-        med = {k: statistics.median(row[k] for row in rows)
-               for k in ("wall", "cpu", "peak", "compile", "train")}
+        med = {
+            k: statistics.median(row[k] for row in rows)
+            for k in ("wall", "cpu", "peak", "compile", "train")
+        }
         walls = [row["wall"] for row in rows]
         same = all(np.array_equal(row["W"], reference) for row in rows)
-        print(f"{mode:11} {len(rows):>4} {med['wall']:>7.2f} "
-              f"{f'({min(walls):.2f}-{max(walls):.2f})':>13} {med['cpu']:>6.2f} "
-              f"{med['peak']:>8.0f} {med['compile']:>9.3f} {med['train']:>7.3f} "
-              f"{pytorch_seconds / med['wall']:>9.1f}x {'yes' if same else 'NO':>6}")
+        print(
+            f"{mode:11} {len(rows):>4} {med['wall']:>7.2f} "
+            f"{f'({min(walls):.2f}-{max(walls):.2f})':>13} {med['cpu']:>6.2f} "
+            f"{med['peak']:>8.0f} {med['compile']:>9.3f} {med['train']:>7.3f} "
+            f"{pytorch_seconds / med['wall']:>9.1f}x {'yes' if same else 'NO':>6}"
+        )
 
 
 def main() -> None:
@@ -85,26 +105,48 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5, help="runs per mode [5]")
     p.add_argument("--d", type=int, default=6, help="latents = environments [6]")
     p.add_argument("--n", type=int, default=100_000, help="rows per environment [100000]")
-    p.add_argument("--data", type=Path,
-                   help="data file (written by `mncrl simulate` when missing) [a temporary one]")
-    p.add_argument("--pytorch-seconds", type=float, default=28.5,
-                   help="whole-run time of the authors' PyTorch code at d = 6 [28.5]")
+    p.add_argument(
+        "--data",
+        type=Path,
+        help="data file (written by `mncrl simulate` when missing) [a temporary one]",
+    )
+    p.add_argument(
+        "--pytorch-seconds",
+        type=float,
+        default=28.5,
+        help="whole-run time of the authors' PyTorch code at d = 6 [28.5]",
+    )
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="mncrl-bench-cli-") as tmp:
         workdir = Path(tmp)
         data = args.data or workdir / f"d{args.d}.npz"
         if not data.exists():
-            subprocess.run([str(Path(sys.executable).with_name("mncrl")), "simulate", "--out",
-                            str(data), "--d", str(args.d), "--n", str(args.n), "--seed", "0"],
-                           check=True, stdout=subprocess.DEVNULL)
-        print(f"# {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load average "
-              f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; mncrl fit {data.name} "
-              f"--preset reference (d = {args.d}, n = {args.n} per environment), "
-              f"{args.repeats} repeats", flush=True)
+            subprocess.run(
+                [
+                    str(Path(sys.executable).with_name("mncrl")),
+                    "simulate",
+                    "--out",
+                    str(data),
+                    "--d",
+                    str(args.d),
+                    "--n",
+                    str(args.n),
+                    "--seed",
+                    "0",
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+        print(
+            f"# {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load average "
+            f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; mncrl fit {data.name} "
+            f"--preset reference (d = {args.d}, n = {args.n} per environment), "
+            f"{args.repeats} repeats",
+            flush=True,
+        )
         runs = run(data, args.repeats, workdir)
         report(runs, args.pytorch_seconds)
-        print(f"# load average at the end: "
-              f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(f"# load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -32,8 +32,15 @@ SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
 def measure(config: dict, name: str, d: int, K: int, draws: int, labels, repeats: int = 2):
     cfg = copy.deepcopy(config)
     block = cfg["experiments"][name]
-    block["coverage"] = {**block["coverage"], "d": [d], "K": [K], "designs": draws,
-                         "structured": [], "subsample": {}, "draws_per_job": max(draws, 1)}
+    block["coverage"] = {
+        **block["coverage"],
+        "d": [d],
+        "K": [K],
+        "designs": draws,
+        "structured": [],
+        "subsample": {},
+        "draws_per_job": max(draws, 1),
+    }
     block["seeds"] = block["seeds"][:1]
     if labels:
         block["estimators"] = [lab for lab in block["estimators"] if lab in labels]
@@ -60,12 +67,13 @@ def project(config: dict, name: str, costs: dict) -> dict:
     total: dict = {}
     for cell in cov.coverage_cells(s):
         for design in cell.designs():
-            size = (design.K + 1) * cell.d ** 2
+            size = (design.K + 1) * cell.d**2
             for stage in costs[sizes[0]]:
                 xs = sizes.astype(float)
                 ys = np.array([costs[x][stage] for x in sizes])
-                cost = float(np.interp(size, xs, ys, left=ys[0] * size / xs[0],
-                                       right=ys[-1] * size / xs[-1]))
+                cost = float(
+                    np.interp(size, xs, ys, left=ys[0] * size / xs[0], right=ys[-1] * size / xs[-1])
+                )
                 if stage.startswith("fit:"):
                     sub = subsample.get(stage[4:], cov.Subsample())
                     n = sum(sub.runs(design, seed) for seed in seeds)
@@ -79,9 +87,13 @@ def project(config: dict, name: str, costs: dict) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", nargs="+", default=["config/config.yaml"],
-                    help="config files, later ones merged over earlier ones (as Snakemake "
-                         "--configfile): e.g. config/config.yaml config/smoke.yaml")
+    ap.add_argument(
+        "--config",
+        nargs="+",
+        default=["config/config.yaml"],
+        help="config files, later ones merged over earlier ones (as Snakemake "
+        "--configfile): e.g. config/config.yaml config/smoke.yaml",
+    )
     ap.add_argument("--experiment", default="coverage")
     ap.add_argument("--draws", type=int, default=1)
     ap.add_argument("--cases", default="6:12,10:20,20:9,20:20,20:40")
@@ -92,8 +104,10 @@ def main():
     labels = [x for x in args.estimators.split(",") if x]
     load0 = os.getloadavg()[0]
     costs = {}
-    print(f"{'case':>8} {'problems':>8}  CPU seconds per problem (second run; wall = "
-          "wall-clock per problem)")
+    print(
+        f"{'case':>8} {'problems':>8}  CPU seconds per problem (second run; wall = "
+        "wall-clock per problem)"
+    )
     for case in args.cases.split(","):
         d, K = (int(x) for x in case.split(":"))
         n, per = measure(config, args.experiment, d, K, args.draws, labels, args.repeats)
@@ -104,8 +118,10 @@ def main():
     print("\nprojected core-seconds for the configured grid (subsampling applied):")
     for stage, secs in sorted(total.items(), key=lambda kv: -kv[1]):
         print(f"  {stage:<16} {secs:8.0f}")
-    print(f"  {'total':<16} {sum(total.values()):8.0f}  (/2 cores = "
-          f"{sum(total.values()) / 2 / 60:.1f} min)")
+    print(
+        f"  {'total':<16} {sum(total.values()):8.0f}  (/2 cores = "
+        f"{sum(total.values()) / 2 / 60:.1f} min)"
+    )
     print(f"\nload average: {load0:.2f} before, {os.getloadavg()[0]:.2f} after (2 cores)")
 
 

@@ -82,8 +82,11 @@ def pooled_mcc(test, W) -> float:
     from mncrl import metrics
     from mncrl.api import unmix
 
-    inter = test.targets.any(axis=1)[test.env] if test.targets is not None else \
-        np.ones(len(test.env), bool)
+    inter = (
+        test.targets.any(axis=1)[test.env]
+        if test.targets is not None
+        else np.ones(len(test.env), bool)
+    )
     return metrics.mcc_paper(test.Z[inter], unmix(test.X[inter], W), env=test.env[inter])
 
 
@@ -99,8 +102,15 @@ def make_data(kind: str, d: int, path: Path) -> None:
 
     if kind == "timing":  # training split (X, env) and test split (Xt, Zt, envt), seed 0
         train, test = paper_split(d, 0, observational=True)
-        np.savez(path, X=train.X, env=train.env, targets=train.targets, Xt=test.X, Zt=test.Z,
-                 envt=test.env)
+        np.savez(
+            path,
+            X=train.X,
+            env=train.env,
+            targets=train.targets,
+            Xt=test.X,
+            Zt=test.Z,
+            envt=test.env,
+        )
     else:  # "train": the training split in the data format, as `mncrl simulate` writes it
         save(paper_split(d, 0)[0], path)
 
@@ -108,8 +118,9 @@ def make_data(kind: str, d: int, path: Path) -> None:
 def _data_file(kind: str, d: int, workdir: Path) -> Path:
     path = workdir / f"{kind}_d{d}.npz"
     if not path.exists():
-        subprocess.run([sys.executable, __file__, "--make-data", kind, str(d), str(path)],
-                       check=True)
+        subprocess.run(
+            [sys.executable, __file__, "--make-data", kind, str(d), str(path)], check=True
+        )
     return path
 
 
@@ -127,8 +138,14 @@ def worker(args) -> None:
     times, cpus, compile_s, fit = [], [], None, None
     for r in range(args.repeats + 1):
         t0, c0 = time.perf_counter(), time.process_time()
-        fit = api.fit(train, args.worker_estimator, args.worker_preset, train.targets.shape[1],
-                      seed=0, **overrides)
+        fit = api.fit(
+            train,
+            args.worker_estimator,
+            args.worker_preset,
+            train.targets.shape[1],
+            seed=0,
+            **overrides,
+        )
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         if r == 0:
             compile_s, first = fit.info.get("seconds_compile", 0.0), wall
@@ -136,12 +153,20 @@ def worker(args) -> None:
         times.append(fit.info.get("seconds_train", wall))
         cpus.append(cpu)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before scoring
-    print(json.dumps({
-        "seconds": statistics.median(times), "compile": compile_s, "peak_mib": peak,
-        "cpu": statistics.median(cpus), "first": first,
-        "mcc": pooled_mcc(test, fit.unmixing), "mode": fit.info.get("mode", "closed-form"),
-        "n": int(np.bincount(train.env).max()),
-    }))
+    print(
+        json.dumps(
+            {
+                "seconds": statistics.median(times),
+                "compile": compile_s,
+                "peak_mib": peak,
+                "cpu": statistics.median(cpus),
+                "first": first,
+                "mcc": pooled_mcc(test, fit.unmixing),
+                "mode": fit.info.get("mode", "closed-form"),
+                "n": int(np.bincount(train.env).max()),
+            }
+        )
+    )
 
 
 def timing(ds: list[int], repeats: int, workdir: Path) -> list[dict]:
@@ -149,9 +174,18 @@ def timing(ds: list[int], repeats: int, workdir: Path) -> list[dict]:
     for d in ds:
         data = _data_file("timing", d, workdir)
         for estimator, preset, overrides in TIMING_CONFIGS:
-            cmd = [sys.executable, __file__, "--worker-data", str(data), "--worker-estimator",
-                   estimator, "--worker-overrides", json.dumps(overrides),
-                   "--repeats", str(repeats)]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--worker-data",
+                str(data),
+                "--worker-estimator",
+                estimator,
+                "--worker-overrides",
+                json.dumps(overrides),
+                "--repeats",
+                str(repeats),
+            ]
             if preset:
                 cmd += ["--worker-preset", preset]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True)
@@ -159,12 +193,22 @@ def timing(ds: list[int], repeats: int, workdir: Path) -> list[dict]:
             label = preset or "default"
             if overrides:
                 label += "+" + ",".join(f"{k}={v}" for k, v in overrides.items())
-            rows.append({"estimator": estimator, "preset": label, "d": d, "K": d,
-                         "n": res["n"], "mode": res["mode"],
-                         "seconds": round(res["seconds"], 3), "cpu": round(res["cpu"], 2),
-                         "first_fit": round(res["first"], 2),
-                         "compile": round(res["compile"], 3),
-                         "peak_mib": round(res["peak_mib"]), "mcc": round(res["mcc"], 4)})
+            rows.append(
+                {
+                    "estimator": estimator,
+                    "preset": label,
+                    "d": d,
+                    "K": d,
+                    "n": res["n"],
+                    "mode": res["mode"],
+                    "seconds": round(res["seconds"], 3),
+                    "cpu": round(res["cpu"], 2),
+                    "first_fit": round(res["first"], 2),
+                    "compile": round(res["compile"], 3),
+                    "peak_mib": round(res["peak_mib"]),
+                    "mcc": round(res["mcc"], 4),
+                }
+            )
             _print_row(rows[-1])
     return rows
 
@@ -192,23 +236,62 @@ def cli(ds: list[int], repeats: int, workdir: Path) -> list[dict]:
     for d in ds:
         full = workdir / f"simulate_d{d}.npz"
         if not full.exists():
-            subprocess.run([mncrl, "simulate", "--out", str(full), "--d", str(d), "--n",
-                            "100000", "--paired-noise"], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [
+                    mncrl,
+                    "simulate",
+                    "--out",
+                    str(full),
+                    "--d",
+                    str(d),
+                    "--n",
+                    "100000",
+                    "--paired-noise",
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
         files = [(_data_file("train", d, workdir), 75_000), (full, 100_000)]
         for (data, n), (estimator, preset) in itertools.product(files, CLI_CONFIGS):
             out = workdir / "fit.npz"
-            runs = [_run_measured([mncrl, "fit", str(data), "--estimator", estimator,
-                                   "--preset", preset, "--out", str(out)])
-                    for _ in range(repeats)]
-            ev = subprocess.run([mncrl, "evaluate", str(out), str(full), "--no-spearman"],
-                                capture_output=True, text=True, check=True)
-            rows.append({"estimator": estimator, "preset": preset, "d": d, "K": d,
-                         "n": n, "mode": "mncrl fit (whole process)",
-                         "seconds": round(statistics.median(w for w, _, _ in runs), 3),
-                         "cpu": round(statistics.median(c for _, c, _ in runs), 2),
-                         "first_fit": "",
-                         "compile": "", "peak_mib": round(max(p for _, _, p in runs)),
-                         "mcc": round(json.loads(ev.stdout)["mcc_paper"], 4)})
+            runs = [
+                _run_measured(
+                    [
+                        mncrl,
+                        "fit",
+                        str(data),
+                        "--estimator",
+                        estimator,
+                        "--preset",
+                        preset,
+                        "--out",
+                        str(out),
+                    ]
+                )
+                for _ in range(repeats)
+            ]
+            ev = subprocess.run(
+                [mncrl, "evaluate", str(out), str(full), "--no-spearman"],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            rows.append(
+                {
+                    "estimator": estimator,
+                    "preset": preset,
+                    "d": d,
+                    "K": d,
+                    "n": n,
+                    "mode": "mncrl fit (whole process)",
+                    "seconds": round(statistics.median(w for w, _, _ in runs), 3),
+                    "cpu": round(statistics.median(c for _, c, _ in runs), 2),
+                    "first_fit": "",
+                    "compile": "",
+                    "peak_mib": round(max(p for _, _, p in runs)),
+                    "mcc": round(json.loads(ev.stdout)["mcc_paper"], 4),
+                }
+            )
             _print_row(rows[-1])
     return rows
 
@@ -230,42 +313,74 @@ def accuracy(seeds: list[int]) -> list[dict]:
         for preset in ("paper", "reference", "best"):
             fits = sv.fit_batch(train, seeds, 6, **sv.PRESETS[preset])
             for s, f, (_, te) in zip(seeds, fits, splits, strict=True):
-                rows.append({"mixing": mixing, "seed": s, "estimator": "sparse-variance",
-                             "preset": preset, "scored_on": "pooled interventional",
-                             "mcc_paper": round(pooled_mcc(te, f.unmixing), 4),
-                             "amari": round(metrics.amari(te.L, f.unmixing), 4)})
+                rows.append(
+                    {
+                        "mixing": mixing,
+                        "seed": s,
+                        "estimator": "sparse-variance",
+                        "preset": preset,
+                        "scored_on": "pooled interventional",
+                        "mcc_paper": round(pooled_mcc(te, f.unmixing), 4),
+                        "amari": round(metrics.amari(te.L, f.unmixing), 4),
+                    }
+                )
         for s, (tr, te) in zip(seeds, splits, strict=True):
             f = api.fit(tr, "icrl", latent_dim=6, seed=s)
-            rows.append({"mixing": mixing, "seed": s, "estimator": "icrl", "preset": "default",
-                         "scored_on": "pooled interventional",
-                         "mcc_paper": round(pooled_mcc(te, f.unmixing), 4),
-                         "amari": round(metrics.amari(te.L, f.unmixing), 4)})
+            rows.append(
+                {
+                    "mixing": mixing,
+                    "seed": s,
+                    "estimator": "icrl",
+                    "preset": "default",
+                    "scored_on": "pooled interventional",
+                    "mcc_paper": round(pooled_mcc(te, f.unmixing), 4),
+                    "amari": round(metrics.amari(te.L, f.unmixing), 4),
+                }
+            )
             g = api.fit(tr, "ica", latent_dim=6, seed=s)
             obs = ~te.targets.any(axis=1)[te.env]
             score_obs = metrics.mcc_paper(te.Z[obs], api.unmix(te.X[obs], g.unmixing))
-            for scored_on, score in (("observational", score_obs),
-                                     ("pooled interventional", pooled_mcc(te, g.unmixing))):
-                rows.append({"mixing": mixing, "seed": s, "estimator": "ica",
-                             "preset": "default", "scored_on": scored_on,
-                             "mcc_paper": round(score, 4),
-                             "amari": round(metrics.amari(te.L, g.unmixing), 4)})
+            for scored_on, score in (
+                ("observational", score_obs),
+                ("pooled interventional", pooled_mcc(te, g.unmixing)),
+            ):
+                rows.append(
+                    {
+                        "mixing": mixing,
+                        "seed": s,
+                        "estimator": "ica",
+                        "preset": "default",
+                        "scored_on": scored_on,
+                        "mcc_paper": round(score, 4),
+                        "amari": round(metrics.amari(te.L, g.unmixing), 4),
+                    }
+                )
     _print_accuracy(rows, seeds)
     return rows
 
 
 def _print_accuracy(rows, seeds) -> None:
-    print(f"{'mixing':10} {'estimator':16} {'preset':10} {'scored on':22} "
-          + " ".join(f"seed{s:<3}" for s in seeds) + "   mean  >=0.99")
+    print(
+        f"{'mixing':10} {'estimator':16} {'preset':10} {'scored on':22} "
+        + " ".join(f"seed{s:<3}" for s in seeds)
+        + "   mean  >=0.99"
+    )
     keys = []
     for r in rows:
         k = (r["mixing"], r["estimator"], r["preset"], r["scored_on"])
         if k not in keys:
             keys.append(k)
     for k in keys:
-        vals = [r["mcc_paper"] for r in rows
-                if (r["mixing"], r["estimator"], r["preset"], r["scored_on"]) == k]
-        print(f"{k[0]:10} {k[1]:16} {k[2]:10} {k[3]:22} " + " ".join(f"{v:.4f}" for v in vals)
-              + f"  {np.mean(vals):.4f}  {sum(v >= 0.99 for v in vals)}/{len(vals)}")
+        vals = [
+            r["mcc_paper"]
+            for r in rows
+            if (r["mixing"], r["estimator"], r["preset"], r["scored_on"]) == k
+        ]
+        print(
+            f"{k[0]:10} {k[1]:16} {k[2]:10} {k[3]:22} "
+            + " ".join(f"{v:.4f}" for v in vals)
+            + f"  {np.mean(vals):.4f}  {sum(v >= 0.99 for v in vals)}/{len(vals)}"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,14 +388,19 @@ def _print_accuracy(rows, seeds) -> None:
 
 def _print_row(row: dict) -> None:
     if not getattr(_print_row, "header", False):
-        print(f"{'estimator':16} {'preset':26} {'d':>3} {'K':>3} {'n':>7} {'mode':26} "
-              f"{'seconds':>8} {'cpu s':>7} {'compile':>8} {'1st fit':>8} {'peak MiB':>8} "
-              f"{'MCC':>7}")
+        print(
+            f"{'estimator':16} {'preset':26} {'d':>3} {'K':>3} {'n':>7} {'mode':26} "
+            f"{'seconds':>8} {'cpu s':>7} {'compile':>8} {'1st fit':>8} {'peak MiB':>8} "
+            f"{'MCC':>7}"
+        )
         _print_row.header = True
-    print(f"{row['estimator']:16} {row['preset']:26} {row['d']:>3} {row['K']:>3} "
-          f"{row['n']:>7} {row['mode']:26} {row['seconds']:>8} {row['cpu']:>7} "
-          f"{row['compile']!s:>8} {row['first_fit']!s:>8} {row['peak_mib']:>8} "
-          f"{row['mcc']:>7}", flush=True)
+    print(
+        f"{row['estimator']:16} {row['preset']:26} {row['d']:>3} {row['K']:>3} "
+        f"{row['n']:>7} {row['mode']:26} {row['seconds']:>8} {row['cpu']:>7} "
+        f"{row['compile']!s:>8} {row['first_fit']!s:>8} {row['peak_mib']:>8} "
+        f"{row['mcc']:>7}",
+        flush=True,
+    )
 
 
 def _write_csv(name: str, rows: list[dict]) -> None:
@@ -295,8 +415,12 @@ def _write_csv(name: str, rows: list[dict]) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--what", nargs="+", default=["timing", "cli", "accuracy"],
-                   choices=["timing", "cli", "accuracy"])
+    p.add_argument(
+        "--what",
+        nargs="+",
+        default=["timing", "cli", "accuracy"],
+        choices=["timing", "cli", "accuracy"],
+    )
     p.add_argument("--d", type=int, nargs="+", default=[6, 30])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
@@ -312,8 +436,10 @@ def main() -> None:
     if args.worker_data:
         worker(args)
         return
-    print(f"# {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load average "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}, repeats {args.repeats}")
+    print(
+        f"# {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}, repeats {args.repeats}"
+    )
     with tempfile.TemporaryDirectory(prefix="mncrl-bench-") as tmp:
         workdir = Path(tmp)
         if "timing" in args.what:

@@ -21,9 +21,18 @@ CASES = [
     ("paper d=6, LOO, paired", Scenario(d=6, paired_noise=True)),
     ("d=10, LOO (10 envs)", Scenario(d=10)),
     ("d=10, LOO, float64", Scenario(d=10, dtype="float64")),
-    ("d=10, random K=10 stochastic +obs +noise", Scenario(
-        d=10, design="random", design_params={"K": 10, "k": 3}, intervention="stochastic",
-        observational=True, obs_noise=0.01, mixing="gaussian")),
+    (
+        "d=10, random K=10 stochastic +obs +noise",
+        Scenario(
+            d=10,
+            design="random",
+            design_params={"K": 10, "k": 3},
+            intervention="stochastic",
+            observational=True,
+            obs_noise=0.01,
+            mixing="gaussian",
+        ),
+    ),
     ("d=6, SCM 2, LOO", Scenario(graph="paper-nonlinear", mechanism="scm2")),
     ("d=6, SCM 1, LOO", Scenario(graph="paper-nonlinear", mechanism="scm1")),
     ("d=30, LOO (30 envs)", Scenario(d=30)),
@@ -70,19 +79,37 @@ def main():
         s = s.replace(n=10_000)
     ds = simulate(s, 0)
     med, best, cpu = timed(lambda: train_test_split(ds, 0), args.repeats)
-    rows.append(("train_test_split of d=10 LOO", 10, s.n, 10, 10, med, best, cpu, float("nan"),
-                 float("nan")))
+    rows.append(
+        (
+            "train_test_split of d=10 LOO",
+            10,
+            s.n,
+            10,
+            10,
+            med,
+            best,
+            cpu,
+            float("nan"),
+            float("nan"),
+        )
+    )
 
-    header = f"{'scenario':42} {'K':>3} {'n/env':>7} {'d':>3} {'m':>3} " \
-             f"{'median s':>9} {'min s':>7} {'cpu s':>7} {'out MB':>7} {'peak MB':>8}"
-    print(f"simulate(): wall-clock median and min, median CPU time (all threads) of "
-          f"{args.repeats} runs after one warm-up; {os.cpu_count()} cores, load average "
-          f"{load_before:.1f} before / {os.getloadavg()[0]:.1f} after")
+    header = (
+        f"{'scenario':42} {'K':>3} {'n/env':>7} {'d':>3} {'m':>3} "
+        f"{'median s':>9} {'min s':>7} {'cpu s':>7} {'out MB':>7} {'peak MB':>8}"
+    )
+    print(
+        f"simulate(): wall-clock median and min, median CPU time (all threads) of "
+        f"{args.repeats} runs after one warm-up; {os.cpu_count()} cores, load average "
+        f"{load_before:.1f} before / {os.getloadavg()[0]:.1f} after"
+    )
     print(header)
     print("-" * len(header))
     for name, K, n, d, m, med, best, cpu, out_mb, peak in rows:
-        print(f"{name:42} {K:>3} {n:>7} {d:>3} {m:>3} {med:>9.3f} {best:>7.3f} {cpu:>7.3f} "
-              f"{out_mb:>7.0f} {peak:>8.0f}")
+        print(
+            f"{name:42} {K:>3} {n:>7} {d:>3} {m:>3} {med:>9.3f} {best:>7.3f} {cpu:>7.3f} "
+            f"{out_mb:>7.0f} {peak:>8.0f}"
+        )
 
 
 if __name__ == "__main__":

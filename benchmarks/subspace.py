@@ -76,25 +76,41 @@ def _one(scenario, seed: int) -> dict:
         return {"not_identifiable": 1}
     seconds = time.perf_counter() - t0
     perm = metrics.matching_from_mixing(ds.L, fit.unmixing)
-    return {"not_identifiable": 0, "mcc": metrics.mcc(ds.Z, api.unmix(ds.X, fit.unmixing)),
-            "amari": metrics.amari(ds.L, fit.unmixing),
-            "target_f1": metrics.target_f1(ds.targets, fit.targets, perm),
-            "seconds": seconds, "regime": fit.info["regime"], "gap": fit.info["null_gap"]}
+    return {
+        "not_identifiable": 0,
+        "mcc": metrics.mcc(ds.Z, api.unmix(ds.X, fit.unmixing)),
+        "amari": metrics.amari(ds.L, fit.unmixing),
+        "target_f1": metrics.target_f1(ds.targets, fit.targets, perm),
+        "seconds": seconds,
+        "regime": fit.info["regime"],
+        "gap": fit.info["null_gap"],
+    }
 
 
 def _cell(label: str, scenario, seeds) -> dict:
     runs = [_one(scenario, s) for s in seeds]
     ok = [r for r in runs if not r["not_identifiable"]]
-    row = {"cell": label, "d": scenario.d, "design": scenario.design, "n": scenario.n,
-           "m": scenario.m_obs, "mixing": scenario.mixing, "obs_noise": scenario.obs_noise,
-           "dtype": scenario.dtype, "seeds": len(runs),
-           "not_identifiable": sum(r["not_identifiable"] for r in runs),
-           "targets_wrong": sum(r["target_f1"] < 1 for r in ok)}
+    row = {
+        "cell": label,
+        "d": scenario.d,
+        "design": scenario.design,
+        "n": scenario.n,
+        "m": scenario.m_obs,
+        "mixing": scenario.mixing,
+        "obs_noise": scenario.obs_noise,
+        "dtype": scenario.dtype,
+        "seeds": len(runs),
+        "not_identifiable": sum(r["not_identifiable"] for r in runs),
+        "targets_wrong": sum(r["target_f1"] < 1 for r in ok),
+    }
     if ok:
-        row.update(min_mcc=min(r["mcc"] for r in ok), max_amari=max(r["amari"] for r in ok),
-                   min_gap=min(r["gap"] for r in ok),
-                   regime="/".join(sorted({r["regime"] for r in ok})),
-                   median_fit_s=statistics.median(r["seconds"] for r in ok))
+        row.update(
+            min_mcc=min(r["mcc"] for r in ok),
+            max_amari=max(r["amari"] for r in ok),
+            min_gap=min(r["gap"] for r in ok),
+            regime="/".join(sorted({r["regime"] for r in ok})),
+            median_fit_s=statistics.median(r["seconds"] for r in ok),
+        )
     return row
 
 
@@ -105,17 +121,20 @@ def accuracy(args) -> list[dict]:
             sc = _scenario(d, design, args.n, dtype=args.dtype)
             rows.append(_cell(f"{design}", sc, range(5)))
             _print_row(rows[-1])
-    variants = {"gaussian mixing": dict(mixing="gaussian"),
-                "tall m=d+5": dict(mixing="gaussian", m_extra=5),
-                "obs noise 1e-3": dict(obs_noise=1e-3),
-                "tall + noise 1e-3": dict(mixing="gaussian", m_extra=5, obs_noise=1e-3)}
+    variants = {
+        "gaussian mixing": dict(mixing="gaussian"),
+        "tall m=d+5": dict(mixing="gaussian", m_extra=5),
+        "obs noise 1e-3": dict(obs_noise=1e-3),
+        "tall + noise 1e-3": dict(mixing="gaussian", m_extra=5, obs_noise=1e-3),
+    }
     for d in (6, 10):
         for design in ("leave-one-out", "atomic", "separating"):
             for name, kw in variants.items():
                 kw = dict(kw)
                 extra = kw.pop("m_extra", 0)
-                sc = _scenario(d, design, 5000, m=d + extra if extra else None,
-                               dtype=args.dtype, **kw)
+                sc = _scenario(
+                    d, design, 5000, m=d + extra if extra else None, dtype=args.dtype, **kw
+                )
                 rows.append(_cell(f"{design}, n=5e3, {name}", sc, range(5)))
                 _print_row(rows[-1])
     return rows
@@ -137,8 +156,9 @@ def detection(args) -> list[dict]:
             T = rng.random((K, d)) < rng.uniform(0.2, 0.8)
             if not assumption4(T).satisfied:
                 break
-        ds = simulate(Scenario(d=d, n=2000, design="custom",
-                               design_params={"targets": T.tolist()}), i)
+        ds = simulate(
+            Scenario(d=d, n=2000, design="custom", design_params={"targets": T.tolist()}), i
+        )
         try:
             subspace.fit(api.split_by_env(ds.X, ds.env), latent_dim=d)
             ok = 0
@@ -157,10 +177,14 @@ def detection(args) -> list[dict]:
             rows.append({"kind": "blocks", "d": d, "K": len(ds.targets), "reported": ok})
     rnd = [r for r in rows if r["kind"] == "random"]
     blk = [r for r in rows if r["kind"] == "blocks"]
-    print(f"random designs violating Assumption 4: reported not identifiable "
-          f"{sum(r['reported'] for r in rnd)}/{len(rnd)}")
-    print(f"blocks designs (d = 4, 6, 10, 30; seeds 0-4): reported not identifiable "
-          f"{sum(r['reported'] for r in blk)}/{len(blk)}")
+    print(
+        f"random designs violating Assumption 4: reported not identifiable "
+        f"{sum(r['reported'] for r in rnd)}/{len(rnd)}"
+    )
+    print(
+        f"blocks designs (d = 4, 6, 10, 30; seeds 0-4): reported not identifiable "
+        f"{sum(r['reported'] for r in blk)}/{len(blk)}"
+    )
     return rows
 
 
@@ -170,15 +194,19 @@ def timing(args) -> list[dict]:
     from mncrl.simulation import Scenario, simulate
 
     rows = []
-    cases = [(30, d) for d in ("leave-one-out", "atomic", "separating", "random")] + \
-        [(6, "leave-one-out"), (10, "leave-one-out")]
+    cases = [(30, d) for d in ("leave-one-out", "atomic", "separating", "random")] + [
+        (6, "leave-one-out"),
+        (10, "leave-one-out"),
+    ]
     for d, design in cases:
         params = {"K": d} if design == "random" else {}
         dseed = _a4_design_seed(d, d) if design == "random" else None
-        ds = simulate(Scenario(d=d, n=args.timing_n, design=design, design_params=params,
-                               design_seed=dseed), 0)
+        ds = simulate(
+            Scenario(d=d, n=args.timing_n, design=design, design_params=params, design_seed=dseed),
+            0,
+        )
         envs = api.split_by_env(ds.X, ds.env)
-        subspace.fit(envs, latent_dim=d)                       # warm-up (imports, caches)
+        subspace.fit(envs, latent_dim=d)  # warm-up (imports, caches)
         total, total_cpu, closed, closed_cpu, search = [], [], [], [], []
         for _ in range(args.repeats):
             t0, c0 = time.perf_counter(), time.process_time()
@@ -193,26 +221,39 @@ def timing(args) -> list[dict]:
                 closed.append(time.perf_counter() - t0)
                 closed_cpu.append(time.process_time() - c0)
                 search.append(f.info["timings"]["search"])
-        row = {"d": d, "design": design, "K": len(ds.targets), "n": args.timing_n,
-               "fit_s": statistics.median(total), "fit_cpu_s": statistics.median(total_cpu),
-               "closed_form_ms": 1e3 * statistics.median(closed),
-               "closed_form_cpu_ms": 1e3 * statistics.median(closed_cpu),
-               "search_ms": 1e3 * statistics.median(search),
-               "moments_s": fit.info["timings"]["moments"], "repeats": args.repeats}
+        row = {
+            "d": d,
+            "design": design,
+            "K": len(ds.targets),
+            "n": args.timing_n,
+            "fit_s": statistics.median(total),
+            "fit_cpu_s": statistics.median(total_cpu),
+            "closed_form_ms": 1e3 * statistics.median(closed),
+            "closed_form_cpu_ms": 1e3 * statistics.median(closed_cpu),
+            "search_ms": 1e3 * statistics.median(search),
+            "moments_s": fit.info["timings"]["moments"],
+            "repeats": args.repeats,
+        }
         rows.append(row)
-        print(f"d={d:3d} {design:14s} K={row['K']:3d} n={args.timing_n:>7d}  whole fit "
-              f"{row['fit_s']:7.3f} s (cpu {row['fit_cpu_s']:6.3f} s)   closed form "
-              f"{row['closed_form_ms']:7.1f} ms (cpu {row['closed_form_cpu_ms']:6.1f} ms, "
-              f"search {row['search_ms']:6.1f} ms)", flush=True)
+        print(
+            f"d={d:3d} {design:14s} K={row['K']:3d} n={args.timing_n:>7d}  whole fit "
+            f"{row['fit_s']:7.3f} s (cpu {row['fit_cpu_s']:6.3f} s)   closed form "
+            f"{row['closed_form_ms']:7.1f} ms (cpu {row['closed_form_cpu_ms']:6.1f} ms, "
+            f"search {row['search_ms']:6.1f} ms)",
+            flush=True,
+        )
     return rows
 
 
 def _print_row(r: dict) -> None:
     head = f"d={r['d']:3d} {r['cell']:40s} n={r['n']:>6d} m={r['m']:3d}"
     if "min_mcc" in r:
-        print(f"{head}  min mcc {r['min_mcc']:.6f}  max amari {r['max_amari']:.2e}  "
-              f"not-id {r['not_identifiable']}/{r['seeds']}  targets wrong {r['targets_wrong']}  "
-              f"[{r['regime']}, min gap {r['min_gap']:.1e}]", flush=True)
+        print(
+            f"{head}  min mcc {r['min_mcc']:.6f}  max amari {r['max_amari']:.2e}  "
+            f"not-id {r['not_identifiable']}/{r['seeds']}  targets wrong {r['targets_wrong']}  "
+            f"[{r['regime']}, min gap {r['min_gap']:.1e}]",
+            flush=True,
+        )
     else:
         print(f"{head}  not identifiable on every seed ({r['seeds']})", flush=True)
 
@@ -232,8 +273,12 @@ def _write(name: str, rows: list[dict]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--what", nargs="+", default=["accuracy", "detection", "timing"],
-                    choices=["accuracy", "detection", "timing"])
+    ap.add_argument(
+        "--what",
+        nargs="+",
+        default=["accuracy", "detection", "timing"],
+        choices=["accuracy", "detection", "timing"],
+    )
     ap.add_argument("--d", nargs="+", type=int, default=[3, 6, 10, 30])
     ap.add_argument("--n", type=int, default=100_000, help="rows per environment (accuracy)")
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
@@ -241,8 +286,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5, help="timing repeats (median)")
     ap.add_argument("--timing-n", type=int, default=100_000, help="rows per environment")
     args = ap.parse_args()
-    print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} on "
-          f"{os.cpu_count()} cores")
+    print(
+        f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} on {os.cpu_count()} cores"
+    )
     for part in args.what:
         print(f"\n== {part}")
         _write(part, globals()[part](args))

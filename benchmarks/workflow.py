@@ -25,10 +25,16 @@ def read_benchmarks(root: Path) -> list[dict]:
         rec = dict(zip(header, last, strict=False))
         rel = path.relative_to(root / "benchmarks").with_suffix("")
         parts = rel.parts
-        rows.append({"rule": parts[0], "group": parts[1] if len(parts) > 2 else "-",
-                     "job": "/".join(parts[1:]) or parts[0], "s": float(rec["s"]),
-                     "cpu": float(rec.get("cpu_time", "nan")),
-                     "rss": float(rec.get("max_rss", "nan"))})
+        rows.append(
+            {
+                "rule": parts[0],
+                "group": parts[1] if len(parts) > 2 else "-",
+                "job": "/".join(parts[1:]) or parts[0],
+                "s": float(rec["s"]),
+                "cpu": float(rec.get("cpu_time", "nan")),
+                "rss": float(rec.get("max_rss", "nan")),
+            }
+        )
     return rows
 
 
@@ -39,14 +45,25 @@ def table(rows: list[dict], key) -> list[tuple]:
     out = []
     for name, rs in sorted(groups.items()):
         wall = [r["s"] for r in rs]
-        out.append((name, len(rs), sum(wall), statistics.median(wall), max(wall),
-                    sum(r["cpu"] for r in rs), max(r["rss"] for r in rs)))
+        out.append(
+            (
+                name,
+                len(rs),
+                sum(wall),
+                statistics.median(wall),
+                max(wall),
+                sum(r["cpu"] for r in rs),
+                max(r["rss"] for r in rs),
+            )
+        )
     return out
 
 
 def show(title: str, rows: list[tuple]) -> None:
-    header = f"{title:28} {'jobs':>5} {'total s':>9} {'median s':>9} {'max s':>8} " \
-             f"{'cpu s':>8} {'max RSS MB':>11}"
+    header = (
+        f"{title:28} {'jobs':>5} {'total s':>9} {'median s':>9} {'max s':>8} "
+        f"{'cpu s':>8} {'max RSS MB':>11}"
+    )
     print(header)
     print("-" * len(header))
     for name, n, total, med, mx, cpu, rss in rows:
@@ -62,14 +79,20 @@ def main() -> None:
     if not rows:
         raise SystemExit(f"no benchmark files under {args.results}/benchmarks")
     show("rule", table(rows, lambda r: r["rule"]))
-    show("estimate: experiment", table([r for r in rows if r["rule"] == "estimate"],
-                                       lambda r: r["group"]))
+    show(
+        "estimate: experiment",
+        table([r for r in rows if r["rule"] == "estimate"], lambda r: r["group"]),
+    )
     slowest = sorted((r for r in rows if r["rule"] == "estimate"), key=lambda r: -r["s"])[:8]
-    show("slowest estimate jobs", [(r["job"], 1, r["s"], r["s"], r["s"], r["cpu"], r["rss"])
-                                   for r in slowest])
+    show(
+        "slowest estimate jobs",
+        [(r["job"], 1, r["s"], r["s"], r["s"], r["cpu"], r["rss"]) for r in slowest],
+    )
     total = sum(r["s"] for r in rows)
-    print(f"all jobs: {len(rows)}, summed wall time {total:.0f} s "
-          f"(~{total / 2 / 60:.1f} min on 2 cores if perfectly packed)")
+    print(
+        f"all jobs: {len(rows)}, summed wall time {total:.0f} s "
+        f"(~{total / 2 / 60:.1f} min on 2 cores if perfectly packed)"
+    )
 
 
 if __name__ == "__main__":

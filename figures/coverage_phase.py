@@ -24,8 +24,9 @@
 
 # %% tags=["parameters"]
 metrics = {"coverage": "results/coverage/metrics.csv"}
-tables = {"coverage": {"phase": "results/coverage/phase.csv",
-                       "designs": "results/coverage/designs.csv"}}
+tables = {
+    "coverage": {"phase": "results/coverage/phase.csv", "designs": "results/coverage/designs.csv"}
+}
 figure = "coverage_phase"  # the figure name (unused: no paper values for our figures)
 claims_file = "paper/claims.yaml"
 out_stem = "figures/coverage_phase"
@@ -53,6 +54,7 @@ theory = phase.drop_duplicates(["d", "K", "k"]).set_index(["d", "K", "k"])["a4_p
 print(f"recovered: amari <= {recovered:g}")
 phase.head()
 
+
 # %%
 def cell_grid(frame, d, value):
     """(K values, k values, matrix[K, k]) of one column of the phase table at dimension d."""
@@ -77,17 +79,22 @@ def half_boundary(ax, P):
 
 
 widths = [max(len(phase[phase["d"] == d]["k"].unique()), 3) for d in ds]
-fig, axes = plt.subplots(len(labels), len(ds), figsize=(2.2 + 0.42 * sum(widths),
-                                                         1.3 + 1.45 * len(labels)),
-                         gridspec_kw={"width_ratios": widths}, squeeze=False)
+fig, axes = plt.subplots(
+    len(labels),
+    len(ds),
+    figsize=(2.2 + 0.42 * sum(widths), 1.3 + 1.45 * len(labels)),
+    gridspec_kw={"width_ratios": widths},
+    squeeze=False,
+)
 image = None
 for i, lab in enumerate(labels):
     per = phase[phase["estimator"] == lab]
     for j, d in enumerate(ds):
         ax = axes[i, j]
         if i == 0:
-            ax.text(0.5, 1.32, f"d = {d}", transform=ax.transAxes, ha="center", va="bottom",
-                    fontsize=11)
+            ax.text(
+                0.5, 1.32, f"d = {d}", transform=ax.transAxes, ha="center", va="bottom", fontsize=11
+            )
         Ks, ks, R = cell_grid(per, d, "recovered_fraction")
         _, _, A = cell_grid(per, d, "a4_fraction")
         _, _, N = cell_grid(per, d, "problems")
@@ -98,9 +105,15 @@ for i, lab in enumerate(labels):
         for a in range(len(Ks)):
             for b in range(len(ks)):
                 if np.isfinite(A[a, b]):
-                    ax.text(b, a, f"{100 * A[a, b]:.0f}", ha="center", va="center",
-                            fontsize=6.5 if len(ks) > 10 else 8,
-                            color="black" if R[a, b] > 0.6 else "white")
+                    ax.text(
+                        b,
+                        a,
+                        f"{100 * A[a, b]:.0f}",
+                        ha="center",
+                        va="center",
+                        fontsize=6.5 if len(ks) > 10 else 8,
+                        color="black" if R[a, b] > 0.6 else "white",
+                    )
         P = np.array([[theory[(d, K, k)] for k in ks] for K in Ks])
         half_boundary(ax, P)
         ax.set_xticks(range(len(ks)))
@@ -114,45 +127,71 @@ for i, lab in enumerate(labels):
             ax.set_xlabel("targets per environment k")
         ax.set_ylabel("K", fontsize=8, labelpad=1)
         ax.set_title(f"n = {n_cell} per cell", loc="right", fontsize=7)
-    axes[i, 0].text(-0.32 * 12 / max(widths[0], 1), 0.5, textwrap.fill(names[lab], 18),
-                    transform=axes[i, 0].transAxes, rotation=90, ha="center", va="center",
-                    fontsize=8.5)
+    axes[i, 0].text(
+        -0.32 * 12 / max(widths[0], 1),
+        0.5,
+        textwrap.fill(names[lab], 18),
+        transform=axes[i, 0].transAxes,
+        rotation=90,
+        ha="center",
+        va="center",
+        fontsize=8.5,
+    )
 if image is not None:
     cbar = fig.colorbar(image, ax=axes, shrink=0.6, pad=0.015)
     cbar.set_label(f"fraction recovered (Amari <= {recovered:g})")
-fig.suptitle("Identifiability map (ours): fraction of random designs recovered; numbers = % "
-             "satisfying Assumption 4", fontsize=10)
+fig.suptitle(
+    "Identifiability map (ours): fraction of random designs recovered; numbers = % "
+    "satisfying Assumption 4",
+    fontsize=10,
+)
 plots.save_figure(fig, out_stem)
 
 # %%
 summary = coverage.recovery_summary(random, recovered, by=("estimator", "d"))
 structured = problems[problems["design"] != "random"]
-struct = coverage.recovery_summary(structured, recovered, by=("design", "d", "estimator")) \
-    if len(structured) else None
+struct = (
+    coverage.recovery_summary(structured, recovered, by=("design", "d", "estimator"))
+    if len(structured)
+    else None
+)
 
 
 def pct(x):
     return "-" if x != x else f"{100 * x:.0f}%"
 
 
-lines = ["# Identifiability map (ours): recovery over sparsity x coverage", "",
-         f"Recovered: Amari distance <= {recovered:g}. Random designs, all (K, k) cells pooled "
-         "per d; 'given A4' = among designs satisfying Assumption 4.", "",
-         "| estimator | d | problems | A4 designs | recovered | given A4 | given not A4 | "
-         "reported not identifiable |", "|---|---|---|---|---|---|---|---|"]
+lines = [
+    "# Identifiability map (ours): recovery over sparsity x coverage",
+    "",
+    f"Recovered: Amari distance <= {recovered:g}. Random designs, all (K, k) cells pooled "
+    "per d; 'given A4' = among designs satisfying Assumption 4.",
+    "",
+    "| estimator | d | problems | A4 designs | recovered | given A4 | given not A4 | "
+    "reported not identifiable |",
+    "|---|---|---|---|---|---|---|---|",
+]
 for lab in labels:
     for r in summary[summary["estimator"] == lab].itertuples():
-        lines.append(f"| {names[lab]} | {r.d} | {r.problems} | {pct(r.a4_fraction)} | "
-                     f"{pct(r.recovered)} | {pct(r.recovered_given_a4)} | "
-                     f"{pct(r.recovered_given_not_a4)} | {pct(r.not_identifiable)} |")
+        lines.append(
+            f"| {names[lab]} | {r.d} | {r.problems} | {pct(r.a4_fraction)} | "
+            f"{pct(r.recovered)} | {pct(r.recovered_given_a4)} | "
+            f"{pct(r.recovered_given_not_a4)} | {pct(r.not_identifiable)} |"
+        )
 if struct is not None:
-    lines += ["", "## Structured designs", "",
-              "| design | d | estimator | problems | A4 | recovered | mean mcc_paper | "
-              "mean amari |", "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Structured designs",
+        "",
+        "| design | d | estimator | problems | A4 | recovered | mean mcc_paper | mean amari |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in struct.itertuples():
-        lines.append(f"| {r.design} | {r.d} | {names.get(r.estimator, r.estimator)} | "
-                     f"{r.problems} | {pct(r.a4_fraction)} | {pct(r.recovered)} | "
-                     f"{r.mean_mcc_paper:.3f} | {r.mean_amari:.3f} |")
+        lines.append(
+            f"| {r.design} | {r.d} | {names.get(r.estimator, r.estimator)} | "
+            f"{r.problems} | {pct(r.a4_fraction)} | {pct(r.recovered)} | "
+            f"{r.mean_mcc_paper:.3f} | {r.mean_amari:.3f} |"
+        )
 text = "\n".join(lines) + "\n"
 plots.save_text(text, f"{out_stem}.md")
 print(text)

@@ -21,8 +21,9 @@
 
 # %% tags=["parameters"]
 metrics = {"coverage": "results/coverage/metrics.csv"}
-tables = {"coverage": {"phase": "results/coverage/phase.csv",
-                       "designs": "results/coverage/designs.csv"}}
+tables = {
+    "coverage": {"phase": "results/coverage/phase.csv", "designs": "results/coverage/designs.csv"}
+}
 figure = "coverage_sparsity"  # the figure name (unused: no paper values for our figures)
 claims_file = "paper/claims.yaml"
 out_stem = "figures/coverage_sparsity"
@@ -57,38 +58,69 @@ for ax, d, K in panels:
         ax.fill_between(s["k"], p - se, p + se, color=colours[lab], alpha=0.2, lw=0)
     # the A4 fraction of the designs every estimator ran (the largest sample)
     a4 = cell.sort_values("problems").drop_duplicates("k", keep="last").sort_values("k")
-    ax.plot(a4["k"], a4["a4_fraction"], color="black", ls="--", lw=1.2,
-            label="designs satisfying Assumption 4")
+    ax.plot(
+        a4["k"],
+        a4["a4_fraction"],
+        color="black",
+        ls="--",
+        lw=1.2,
+        label="designs satisfying Assumption 4",
+    )
     th = theory[(theory["d"] == d) & (theory["K"] == K)].sort_values("k")
-    ax.plot(th["k"], th["a4_probability"], color="grey", ls=":", lw=1.2,
-            label="P(Assumption 4), random design")
+    ax.plot(
+        th["k"],
+        th["a4_probability"],
+        color="grey",
+        ls=":",
+        lw=1.2,
+        label="P(Assumption 4), random design",
+    )
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlim(0.5, d - 0.5)
-plots.finish_panels(fig, f"Recovery (Amari <= {recovered:g}) against sparsity, per number of "
-                    "environments K (ours)", ncol=4, legend_y=-0.02)
+plots.finish_panels(
+    fig,
+    f"Recovery (Amari <= {recovered:g}) against sparsity, per number of environments K (ours)",
+    ncol=4,
+    legend_y=-0.02,
+)
 plots.save_figure(fig, out_stem)
 
 # %%
-lines = ["# Recovery against sparsity (ours)", "",
-         f"Fraction of random designs x seeds recovered (Amari <= {recovered:g}); "
-         "A4 = fraction of the designs satisfying Assumption 4; n = problems per point.", ""]
+lines = [
+    "# Recovery against sparsity (ours)",
+    "",
+    f"Fraction of random designs x seeds recovered (Amari <= {recovered:g}); "
+    "A4 = fraction of the designs satisfying Assumption 4; n = problems per point.",
+    "",
+]
 for d in ds:
     for K in Ks[d]:
         cell = phase[(phase["d"] == d) & (phase["K"] == K)]
         ks = sorted(cell["k"].unique())
-        lines += [f"## d = {d}, K = {K}", "",
-                  "| estimator | n | " + " | ".join(f"k={k}" for k in ks) + " |",
-                  "|---|---|" + "---|" * len(ks)]
+        lines += [
+            f"## d = {d}, K = {K}",
+            "",
+            "| estimator | n | " + " | ".join(f"k={k}" for k in ks) + " |",
+            "|---|---|" + "---|" * len(ks),
+        ]
         a4 = cell.sort_values("problems").drop_duplicates("k", keep="last")
-        lines.append("| A4 | " + str(int(a4["problems"].max())) + " | " + " | ".join(
-            f"{a4[a4['k'] == k]['a4_fraction'].iloc[0]:.2f}" for k in ks) + " |")
+        lines.append(
+            "| A4 | "
+            + str(int(a4["problems"].max()))
+            + " | "
+            + " | ".join(f"{a4[a4['k'] == k]['a4_fraction'].iloc[0]:.2f}" for k in ks)
+            + " |"
+        )
         for lab in labels:
             s = cell[cell["estimator"] == lab]
             if not len(s):
                 continue
             vals = [s[s["k"] == k]["recovered_fraction"] for k in ks]
-            lines.append(f"| {names[lab]} | {int(s['problems'].median())} | " + " | ".join(
-                f"{v.iloc[0]:.2f}" if len(v) else "-" for v in vals) + " |")
+            lines.append(
+                f"| {names[lab]} | {int(s['problems'].median())} | "
+                + " | ".join(f"{v.iloc[0]:.2f}" if len(v) else "-" for v in vals)
+                + " |"
+            )
         lines.append("")
 text = "\n".join(lines)
 plots.save_text(text, f"{out_stem}.md")

@@ -49,8 +49,9 @@ titles = ["do(Z1=1, Z2=1)", "do(Z1=1, Z3=2)", "do(Z2=1, Z3=3)"]
 # %%
 def draw_matrix(ax, values, shaded, title, symbol):
     rows, cols = values.shape
-    ax.imshow(np.tile(shaded, (rows, 1)).astype(float), cmap="Blues", vmin=0, vmax=2.5,
-              aspect="auto")
+    ax.imshow(
+        np.tile(shaded, (rows, 1)).astype(float), cmap="Blues", vmin=0, vmax=2.5, aspect="auto"
+    )
     for r in range(rows):
         for c in range(cols):
             ax.text(c, r, f"{values[r, c]:.2f}", ha="center", va="center", fontsize=8)
@@ -67,8 +68,7 @@ def draw_matrix(ax, values, shaded, title, symbol):
 fig, axes = plt.subplots(2, 3, figsize=(8.0, 3.8))
 for k in range(3):
     draw_matrix(axes[0][k], Z_envs[k][:n_shown], nonzero_z[k], titles[k], "z")
-    draw_matrix(axes[1][k], X_envs[k][:n_shown], nonzero_x[k], f"x = z L, {titles[k]}",
-                "x")
+    draw_matrix(axes[1][k], X_envs[k][:n_shown], nonzero_x[k], f"x = z L, {titles[k]}", "x")
 axes[0][0].set_ylabel("z")
 axes[1][0].set_ylabel("z L")
 fig.suptitle("Fig. 1: Example 1, shaded columns have non-zero variance")
@@ -76,8 +76,12 @@ fig.tight_layout()
 plots.save_figure(fig, out_stem)
 
 # %%
-lines = ["# Fig. 1: Example 1", "",
-         "| environment | non-zero-variance columns of z | of z L |", "|---|---|---|"]
+lines = [
+    "# Fig. 1: Example 1",
+    "",
+    "| environment | non-zero-variance columns of z | of z L |",
+    "|---|---|---|",
+]
 for k in range(3):
     zc = ", ".join(f"z{c + 1}" for c in np.flatnonzero(nonzero_z[k]))
     xc = ", ".join(f"x{c + 1}" for c in np.flatnonzero(nonzero_x[k]))

@@ -44,13 +44,22 @@ fig, ax = plt.subplots(figsize=(4.2, 4.0))
 for i, j in edges:
     (x0, y0), (x1, y1) = pos[i], pos[j]
     rad = 0.0
-    ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), arrowstyle="-|>", mutation_scale=14,
-                                 shrinkA=17, shrinkB=17, connectionstyle=f"arc3,rad={rad}",
-                                 color="0.3", lw=1.2))
+    ax.add_patch(
+        FancyArrowPatch(
+            (x0, y0),
+            (x1, y1),
+            arrowstyle="-|>",
+            mutation_scale=14,
+            shrinkA=17,
+            shrinkB=17,
+            connectionstyle=f"arc3,rad={rad}",
+            color="0.3",
+            lw=1.2,
+        )
+    )
 for j, (x, y) in pos.items():
     ax.add_patch(plt.Circle((x, y), 0.17, color="#4c72b0", zorder=3))
-    ax.text(x, y, f"$Z_{j + 1}$", ha="center", va="center", color="white", fontsize=12,
-            zorder=4)
+    ax.text(x, y, f"$Z_{j + 1}$", ha="center", va="center", color="white", fontsize=12, zorder=4)
 xs = np.array([p[0] for p in pos.values()])
 ys = np.array([p[1] for p in pos.values()])
 ax.set_xlim(xs.min() - 0.4, xs.max() + 0.4)

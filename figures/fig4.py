@@ -28,14 +28,22 @@ estimators = {}
 from mncrl import plots
 
 plots.setup()
-data = plots.figure_summary(metrics, ["mixing_seed", "d"], headline_metric, estimators,
-                            claims_file, figure)
+data = plots.figure_summary(
+    metrics, ["mixing_seed", "d"], headline_metric, estimators, claims_file, figure
+)
 data.stats
 
 # %%
 title = plots.figure_title(figure, "MCC vs d for other mixing matrices")
-fig = plots.bar_panels(data, "d", "latent dimension d", "mixing_seed", "mixing seed {}",
-                       f"{title} (paper: range over its 4 mixings)")
-text = plots.panel_markdown(data, "d", "mixing_seed", "mixing seed {}",
-                            f"{title}, one table per mixing seed")
+fig = plots.bar_panels(
+    data,
+    "d",
+    "latent dimension d",
+    "mixing_seed",
+    "mixing seed {}",
+    f"{title} (paper: range over its 4 mixings)",
+)
+text = plots.panel_markdown(
+    data, "d", "mixing_seed", "mixing seed {}", f"{title}, one table per mixing seed"
+)
 print(plots.write_outputs(fig, text, out_stem))

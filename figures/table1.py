@@ -27,8 +27,9 @@ estimators = {}
 from mncrl import plots
 
 plots.setup()
-data = plots.figure_summary(metrics, ["mechanism"], headline_metric, estimators, claims_file,
-                            figure)
+data = plots.figure_summary(
+    metrics, ["mechanism"], headline_metric, estimators, claims_file, figure
+)
 data.stats
 
 # %%

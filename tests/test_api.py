@@ -67,29 +67,35 @@ def _env_list(seed=0, n=50, m=3, K=3):
     return [rng.standard_normal((n, m)) for _ in range(K)]
 
 
-@pytest.mark.parametrize("mutate,message", [
-    (lambda e: [np.where(np.eye(50, 3, dtype=bool), np.nan, e[0])] + e[1:], "NaN/Inf"),
-    (lambda e: [e[0] * np.inf] + e[1:], "NaN/Inf"),
-    (lambda e: e[:1], "at least 2 environments"),
-    (lambda e: [e[0][:2]] + e[1:], "fewer than its 3 features"),
-    (lambda e: [e[0][:, :2]] + e[1:], "features"),
-    (lambda e: [e[0][:, 0]] + e[1:], "2-d"),
-])
+@pytest.mark.parametrize(
+    "mutate,message",
+    [
+        (lambda e: [np.where(np.eye(50, 3, dtype=bool), np.nan, e[0])] + e[1:], "NaN/Inf"),
+        (lambda e: [e[0] * np.inf] + e[1:], "NaN/Inf"),
+        (lambda e: e[:1], "at least 2 environments"),
+        (lambda e: [e[0][:2]] + e[1:], "fewer than its 3 features"),
+        (lambda e: [e[0][:, :2]] + e[1:], "features"),
+        (lambda e: [e[0][:, 0]] + e[1:], "2-d"),
+    ],
+)
 def test_bad_data(mutate, message):
     with pytest.raises(DataError, match=message):
         mncrl.fit(mutate(_env_list()), "icrl")
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"latent_dim": 4}, "between 1 and m = 3"),
-    ({"latent_dim": 0}, "between 1 and m = 3"),
-    ({"estimator": "nope"}, "unknown estimator 'nope'"),
-    ({"preset": "fastest"}, "unknown preset 'fastest'"),
-    ({"learning_rate": 0.1}, "unknown hyper-parameter 'learning_rate'"),
-    ({"lr": "fast"}, "lr must be a number"),
-    ({"epochs": 2.5}, "epochs must be an integer"),
-    ({"seed": -1}, "seed"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"latent_dim": 4}, "between 1 and m = 3"),
+        ({"latent_dim": 0}, "between 1 and m = 3"),
+        ({"estimator": "nope"}, "unknown estimator 'nope'"),
+        ({"preset": "fastest"}, "unknown preset 'fastest'"),
+        ({"learning_rate": 0.1}, "unknown hyper-parameter 'learning_rate'"),
+        ({"lr": "fast"}, "lr must be a number"),
+        ({"epochs": 2.5}, "epochs must be an integer"),
+        ({"seed": -1}, "seed"),
+    ],
+)
 def test_bad_arguments(kwargs, message):
     with pytest.raises(MncrlError, match=message):
         mncrl.fit(_env_list(), **kwargs)

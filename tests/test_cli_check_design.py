@@ -19,6 +19,7 @@ def design_file(tmp_path):
         path = tmp_path / name
         path.write_text(content if isinstance(content, str) else json.dumps(content))
         return str(path)
+
     return write
 
 
@@ -40,8 +41,14 @@ def test_not_identifiable_text(design_file, capsys):
 def test_json_and_the_proposal_repairs_the_design(design_file, capsys):
     assert main(["check-design", design_file(BLOCKS), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert {"identifiable", "d", "n_environments", "unseparated", "proposed_additions",
-            "method"} <= set(report)
+    assert {
+        "identifiable",
+        "d",
+        "n_environments",
+        "unseparated",
+        "proposed_additions",
+        "method",
+    } <= set(report)
     assert report["identifiable"] is False and report["d"] == 4 and report["n_environments"] == 4
     assert report["unseparated"] == [[0, 1], [1, 0], [2, 3], [3, 2]]
     assert report["method"] == "greedy"
@@ -73,19 +80,22 @@ def test_stdin(monkeypatch, capsys):
     assert capsys.readouterr().out.startswith("identifiable")
 
 
-@pytest.mark.parametrize("content, name, message", [
-    (None, "missing.json", "not found"),
-    ("[[0, 1]", "design.json", "not valid JSON"),
-    ("{a: [", "design.txt", "not valid JSON or YAML"),
-    ("", "design.yaml", "empty file"),
-    ({"targets": [[0]]}, "design.json", "expected a list of target lists"),
-    ([0, 1], "design.json", "environment 0 must be a list"),
-    ([[0, -1]], "design.json", ">= 0"),
-    ([[0, 1.5]], "design.json", "must be integers"),
-    ([[True]], "design.json", "must be integers"),
-    ([[0, 0]], "design.json", "more than once"),
-    ([[]], "design.json", "names no latent"),
-])
+@pytest.mark.parametrize(
+    "content, name, message",
+    [
+        (None, "missing.json", "not found"),
+        ("[[0, 1]", "design.json", "not valid JSON"),
+        ("{a: [", "design.txt", "not valid JSON or YAML"),
+        ("", "design.yaml", "empty file"),
+        ({"targets": [[0]]}, "design.json", "expected a list of target lists"),
+        ([0, 1], "design.json", "environment 0 must be a list"),
+        ([[0, -1]], "design.json", ">= 0"),
+        ([[0, 1.5]], "design.json", "must be integers"),
+        ([[True]], "design.json", "must be integers"),
+        ([[0, 0]], "design.json", "more than once"),
+        ([[]], "design.json", "names no latent"),
+    ],
+)
 def test_bad_files(design_file, capsys, content, name, message):
     path = design_file(content, name) if content is not None else str(name)
     assert main(["check-design", path]) == 2
@@ -96,15 +106,18 @@ def test_bad_files(design_file, capsys, content, name, message):
     assert message in lines[0]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--latent-dim", "2"], "out of range for --latent-dim 2"),
-    (["--latent-dim", "0"], "integer >= 1"),
-    (["--latent-dim", "x"], "integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--latent-dim", "2"], "out of range for --latent-dim 2"),
+        (["--latent-dim", "0"], "integer >= 1"),
+        (["--latent-dim", "x"], "integer >= 1"),
+    ],
+)
 def test_bad_latent_dim(design_file, capsys, args, message):
     try:
         code = main(["check-design", design_file([[0, 2]]), *args])
-    except SystemExit as exc:                 # argparse usage errors exit directly
+    except SystemExit as exc:  # argparse usage errors exit directly
         code = exc.code
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()

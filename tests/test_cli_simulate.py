@@ -29,16 +29,54 @@ def run(argv):
 
 def test_writes_the_same_data_as_the_library(tmp_path, capsys):
     out = tmp_path / "d.npz"
-    code = run(["simulate", "--out", str(out), "--d", "4", "--n", "300", "--seed", "5",
-                "--design", "random", "--design-param", "K=6", "--design-param", "k=2",
-                "--intervention", "soft", "--observational", "--mixing", "gaussian",
-                "--condition", "3", "--m", "6", "--obs-noise", "0.01"])
+    code = run(
+        [
+            "simulate",
+            "--out",
+            str(out),
+            "--d",
+            "4",
+            "--n",
+            "300",
+            "--seed",
+            "5",
+            "--design",
+            "random",
+            "--design-param",
+            "K=6",
+            "--design-param",
+            "k=2",
+            "--intervention",
+            "soft",
+            "--observational",
+            "--mixing",
+            "gaussian",
+            "--condition",
+            "3",
+            "--m",
+            "6",
+            "--obs-noise",
+            "0.01",
+        ]
+    )
     assert code == 0
     assert "wrote" in capsys.readouterr().out
     ds = data.load(out)
-    expected = simulate(Scenario(d=4, n=300, design="random", design_params={"K": 6, "k": 2},
-                                 intervention="soft", observational=True, mixing="gaussian",
-                                 condition=3.0, m=6, obs_noise=0.01), 5)
+    expected = simulate(
+        Scenario(
+            d=4,
+            n=300,
+            design="random",
+            design_params={"K": 6, "k": 2},
+            intervention="soft",
+            observational=True,
+            mixing="gaussian",
+            condition=3.0,
+            m=6,
+            obs_noise=0.01,
+        ),
+        5,
+    )
     for key in ("X", "env", "Z", "L", "targets"):
         assert np.array_equal(getattr(ds, key), getattr(expected, key)), key
     assert ds.targets.shape == (7, 4)
@@ -53,29 +91,105 @@ def test_csv_output(tmp_path):
 
 def test_config_file_with_flag_overrides(tmp_path):
     cfg = tmp_path / "s.yaml"
-    cfg.write_text("d: 3\nn: 50\ndesign: custom\ndesign_params:\n  targets: [[0, 1], [2], []]\n"
-                   "graph: custom\nedges: [[0, 1], [1, 2]]\nintervention: stochastic\n")
+    cfg.write_text(
+        "d: 3\nn: 50\ndesign: custom\ndesign_params:\n  targets: [[0, 1], [2], []]\n"
+        "graph: custom\nedges: [[0, 1], [1, 2]]\nintervention: stochastic\n"
+    )
     out = tmp_path / "d.npz"
-    assert run(["simulate", "--config", str(cfg), "--out", str(out), "--n", "40",
-                "--shift", "2.5", "--paired-noise", "--noise", "laplace"]) == 0
+    assert (
+        run(
+            [
+                "simulate",
+                "--config",
+                str(cfg),
+                "--out",
+                str(out),
+                "--n",
+                "40",
+                "--shift",
+                "2.5",
+                "--paired-noise",
+                "--noise",
+                "laplace",
+            ]
+        )
+        == 0
+    )
     ds = data.load(out)
-    s = Scenario(d=3, n=40, design="custom", design_params={"targets": [[0, 1], [2], []]},
-                 graph="custom", edges=((0, 1), (1, 2)), intervention="stochastic", shift=2.5,
-                 paired_noise=True, noise="laplace")
+    s = Scenario(
+        d=3,
+        n=40,
+        design="custom",
+        design_params={"targets": [[0, 1], [2], []]},
+        graph="custom",
+        edges=((0, 1), (1, 2)),
+        intervention="stochastic",
+        shift=2.5,
+        paired_noise=True,
+        noise="laplace",
+    )
     assert np.array_equal(ds.X, simulate(s, 0).X)
     cfg.write_text("d: 3\nn: 20\nobservational: true\npaired_noise: true\n")
-    assert run(["simulate", "--config", str(cfg), "--out", str(out), "--no-observational",
-                "--no-paired-noise"]) == 0
+    assert (
+        run(
+            [
+                "simulate",
+                "--config",
+                str(cfg),
+                "--out",
+                str(out),
+                "--no-observational",
+                "--no-paired-noise",
+            ]
+        )
+        == 0
+    )
     assert np.array_equal(data.load(out).X, simulate(Scenario(d=3, n=20), 0).X)
 
 
 def test_edges_flag_and_nonlinear(tmp_path):
     out = tmp_path / "e.npz"
-    assert run(["simulate", "--out", str(out), "--d", "3", "--n", "20", "--edges", "0-1,0-2",
-                "--mechanism", "scm1", "--design", "atomic"]) == 0
+    assert (
+        run(
+            [
+                "simulate",
+                "--out",
+                str(out),
+                "--d",
+                "3",
+                "--n",
+                "20",
+                "--edges",
+                "0-1,0-2",
+                "--mechanism",
+                "scm1",
+                "--design",
+                "atomic",
+            ]
+        )
+        == 0
+    )
     out2 = tmp_path / "n.npz"
-    assert run(["simulate", "--out", str(out2), "--n", "20", "--graph", "paper-nonlinear",
-                "--mechanism", "scm2", "--scm2-variant", "reference", "--dtype", "float64"]) == 0
+    assert (
+        run(
+            [
+                "simulate",
+                "--out",
+                str(out2),
+                "--n",
+                "20",
+                "--graph",
+                "paper-nonlinear",
+                "--mechanism",
+                "scm2",
+                "--scm2-variant",
+                "reference",
+                "--dtype",
+                "float64",
+            ]
+        )
+        == 0
+    )
     assert data.load(out2).X.dtype == np.float64
 
 
@@ -94,8 +208,10 @@ BAD = [
     (["--edges", "0-1,1-0"], "cycle"),
     (["--edges", "0_1"], "--edges: cannot read '0_1'"),
     (["--mechanism", "scm2"], "mechanism 'scm2' is defined only on the paper's graph"),
-    (["--graph", "paper-nonlinear", "--mechanism", "scm2", "--observational", "--n", "100"],
-     "node 2 (Z3 in the paper's 1-based names) in environment 6"),
+    (
+        ["--graph", "paper-nonlinear", "--mechanism", "scm2", "--observational", "--n", "100"],
+        "node 2 (Z3 in the paper's 1-based names) in environment 6",
+    ),
     (["--noise-std", "0"], "noise_std must be a number > 0"),
     (["--condition", "0.5"], "condition must be a number >= 1"),
     (["--seed", "-1"], "--seed must be a non-negative integer"),
@@ -138,13 +254,16 @@ def test_missing_out_is_a_usage_error(capsys):
     assert "the following arguments are required: --out" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("config,message", [
-    ("d: 3\nedge_prob: 0.2\n", "unknown scenario key 'edge_prob'; allowed keys: d, m, n"),
-    ("- 1\n- 2\n", "must contain a mapping of scenario keys, got list"),
-    ("d: [1, 2\n", "cannot parse config file"),
-    ("d: 3\nmechanism: tanh\n", "mechanism must be one of linear, scm1, scm2; got 'tanh'"),
-    ("design_params: 3\n", "design_params must be a mapping"),
-])
+@pytest.mark.parametrize(
+    "config,message",
+    [
+        ("d: 3\nedge_prob: 0.2\n", "unknown scenario key 'edge_prob'; allowed keys: d, m, n"),
+        ("- 1\n- 2\n", "must contain a mapping of scenario keys, got list"),
+        ("d: [1, 2\n", "cannot parse config file"),
+        ("d: 3\nmechanism: tanh\n", "mechanism must be one of linear, scm1, scm2; got 'tanh'"),
+        ("design_params: 3\n", "design_params must be a mapping"),
+    ],
+)
 def test_bad_config_files(tmp_path, capsys, config, message):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(config)
@@ -157,8 +276,10 @@ def test_bad_config_files(tmp_path, capsys, config, message):
 
 
 def test_missing_config_and_bad_out(tmp_path, capsys):
-    assert run(["simulate", "--config", str(tmp_path / "no.yaml"), "--out",
-                str(tmp_path / "o.npz")]) == 2
+    assert (
+        run(["simulate", "--config", str(tmp_path / "no.yaml"), "--out", str(tmp_path / "o.npz")])
+        == 2
+    )
     assert "config file not found" in capsys.readouterr().err
     assert run(["simulate", "--out", str(tmp_path / "o.parquet")]) == 2
     assert "--out must end in .npz or .csv, got 'o.parquet'" in capsys.readouterr().err
@@ -192,13 +313,20 @@ def test_installed_script(tmp_path):
     script = shutil.which("mncrl", path=str(Path(sys.executable).parent)) or shutil.which("mncrl")
     assert script, "the mncrl console script is not installed"
     out = tmp_path / "d.npz"
-    ok = subprocess.run([script, "simulate", "--out", str(out), "--d", "3", "--n", "20"],
-                        capture_output=True, text=True)
+    ok = subprocess.run(
+        [script, "simulate", "--out", str(out), "--d", "3", "--n", "20"],
+        capture_output=True,
+        text=True,
+    )
     assert ok.returncode == 0, ok.stderr
     assert data.load(out).X.shape == (60, 3)
-    bad = subprocess.run([script, "simulate", "--out", str(tmp_path / "x.npz"), "--p", "2"],
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [script, "simulate", "--out", str(tmp_path / "x.npz"), "--p", "2"],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2
-    assert bad.stderr.strip() == ("mncrl simulate: error: scenario: p must be a probability in "
-                                  "[0, 1], got 2.0")
+    assert bad.stderr.strip() == (
+        "mncrl simulate: error: scenario: p must be a probability in [0, 1], got 2.0"
+    )
     assert not (tmp_path / "x.npz").exists()

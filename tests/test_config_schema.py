@@ -52,16 +52,23 @@ def test_shipped_configs_are_valid(names):
 
 def test_schema_supplies_the_defaults():
     """Defaults live in the schema only: a minimal config comes back complete."""
-    config = validated({
-        "scenarios": {"s": {"d": 3, "n": 100}},
-        "estimators": {"sub": {"estimator": "subspace"}},
-        "experiments": {"e": {"scenario": "s", "estimators": ["sub"], "seeds": [0]},
-                        "c": {"scenario": "s", "estimators": ["sub"], "seeds": [0],
-                              "coverage": {"d": [4]}}},
-    })
+    config = validated(
+        {
+            "scenarios": {"s": {"d": 3, "n": 100}},
+            "estimators": {"sub": {"estimator": "subspace"}},
+            "experiments": {
+                "e": {"scenario": "s", "estimators": ["sub"], "seeds": [0]},
+                "c": {"scenario": "s", "estimators": ["sub"], "seeds": [0], "coverage": {"d": [4]}},
+            },
+        }
+    )
     assert config["results_dir"] == "results" and config["max_batch_mb"] == 3000
-    assert config["estimators"]["sub"] == {"estimator": "subspace", "preset": None,
-                                           "overrides": {}, "role": "ours"}
+    assert config["estimators"]["sub"] == {
+        "estimator": "subspace",
+        "preset": None,
+        "overrides": {},
+        "role": "ours",
+    }
     e = config["experiments"]["e"]
     assert e["set"] == {} and e["grid"] == {} and e["test_fraction"] == 0.25
     assert e["metrics"] == ["mcc", "mcc_paper", "amari", "target_f1"]
@@ -118,10 +125,16 @@ BAD = [
     (("experiments", "fig2a", "grid", "d"), [3, 1], ["experiments.fig2a.grid.d.1", ">= 2"]),
     (("experiments", "fig2b", "grid", "p"), [0.5, 1.5], ["grid.p.1", "<= 1"]),
     (("scenarios", "paper-linear", "p"), -0.1, ["scenarios.paper-linear.p", ">= 0"]),
-    (("estimators", "icrl", "estimator"), "icrll",
-     ["estimators.icrl.estimator", "'icrll'", "sparse-variance", "subspace", "icrl", "ica"]),
-    (("scenarios", "paper-linear", "design"), "leave-two-out",
-     ["scenarios.paper-linear.design", "leave-one-out", "atomic", "random"]),
+    (
+        ("estimators", "icrl", "estimator"),
+        "icrll",
+        ["estimators.icrl.estimator", "'icrll'", "sparse-variance", "subspace", "icrl", "ica"],
+    ),
+    (
+        ("scenarios", "paper-linear", "design"),
+        "leave-two-out",
+        ["scenarios.paper-linear.design", "leave-one-out", "atomic", "random"],
+    ),
     (("scenarios", "paper-linear", "d"), "six", ["scenarios.paper-linear.d", "integer"]),
     (("experiments", "fig2a", "seeds"), [0, -1], ["seeds.1", ">= 0"]),
     (("headline_metric",), "accuracy", ["headline_metric", "mcc_paper"]),
@@ -149,24 +162,36 @@ def test_bad_values_give_one_message_naming_key_and_allowed_values(path, value, 
 
 
 SEMANTIC = [
-    (("experiments", "fig2a", "estimators"), ["sv-paper", "nope"], ["unknown estimator label",
-                                                                    "'nope'", "sv-best"]),
-    (("estimators", "sv-paper", "preset"), "fastest", ["estimators.sv-paper",
-                                                       "'fastest'", "paper", "best"]),
-    (("experiments", "fig2a", "scenario"), "paper-quadratic", ["unknown scenario",
-                                                               "paper-linear"]),
+    (
+        ("experiments", "fig2a", "estimators"),
+        ["sv-paper", "nope"],
+        ["unknown estimator label", "'nope'", "sv-best"],
+    ),
+    (
+        ("estimators", "sv-paper", "preset"),
+        "fastest",
+        ["estimators.sv-paper", "'fastest'", "paper", "best"],
+    ),
+    (("experiments", "fig2a", "scenario"), "paper-quadratic", ["unknown scenario", "paper-linear"]),
     (("experiments", "table1", "grid", "mechanism"), ["scm2"], []),  # valid: only SCM 2
-    (("experiments", "fig2a", "grid", "mechanism"), ["scm2"], ["experiments.fig2a",
-                                                               "scm2", "paper-nonlinear"]),
+    (
+        ("experiments", "fig2a", "grid", "mechanism"),
+        ["scm2"],
+        ["experiments.fig2a", "scm2", "paper-nonlinear"],
+    ),
     (("figures", "fig2a", "experiments"), ["fig9"], ["figures.fig2a.experiments", "'fig9'"]),
-    (("estimators", "sv-paper", "overrides"), {"epochs": 2.5}, ["estimators.sv-paper",
-                                                               "epochs must be an integer"]),
+    (
+        ("estimators", "sv-paper", "overrides"),
+        {"epochs": 2.5},
+        ["estimators.sv-paper", "epochs must be an integer"],
+    ),
     (("estimators", "sv-paper", "overrides"), {"epoch": 2}, ["unknown hyper-parameter 'epoch'"]),
 ]
 
 
-@pytest.mark.parametrize(("path", "value", "words"), SEMANTIC,
-                         ids=[".".join(b[0]) for b in SEMANTIC])
+@pytest.mark.parametrize(
+    ("path", "value", "words"), SEMANTIC, ids=[".".join(b[0]) for b in SEMANTIC]
+)
 def test_library_checks(path, value, words):
     config = load("config.yaml")
     _set(config, path, value)
@@ -191,19 +216,24 @@ def _workflow_copy(tmp_path):
 
 
 @pytest.mark.workflow
-@pytest.mark.parametrize(("path", "value", "words"), [
-    (("experiments", "fig2a", "grid", "dd"), [3], ["unknown key 'dd'", "mixing_seed"]),
-    (("scenarios", "paper-linear", "d"), 1, ["scenarios.paper-linear.d", ">= 2"]),
-    (("estimators", "ica", "estimator"), "pca", ["'pca'", "sparse-variance, subspace"]),
-    (("experiments", "fig2a", "estimators"), ["sv-paper", "nope"], ["'nope'", "sv-best"]),
-], ids=["unknown-key", "d-too-small", "unknown-estimator", "unknown-label"])
+@pytest.mark.parametrize(
+    ("path", "value", "words"),
+    [
+        (("experiments", "fig2a", "grid", "dd"), [3], ["unknown key 'dd'", "mixing_seed"]),
+        (("scenarios", "paper-linear", "d"), 1, ["scenarios.paper-linear.d", ">= 2"]),
+        (("estimators", "ica", "estimator"), "pca", ["'pca'", "sparse-variance, subspace"]),
+        (("experiments", "fig2a", "estimators"), ["sv-paper", "nope"], ["'nope'", "sv-best"]),
+    ],
+    ids=["unknown-key", "d-too-small", "unknown-estimator", "unknown-label"],
+)
 def test_snakemake_stops_before_any_job(tmp_path, path, value, words):
     wf = _workflow_copy(tmp_path)
     config = load("config.yaml")
     _set(config, path, value)
     (wf / "config/config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    proc = subprocess.run([str(SNAKEMAKE), "-n", "--cores", "1"], cwd=wf, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [str(SNAKEMAKE), "-n", "--cores", "1"], cwd=wf, capture_output=True, text=True, timeout=120
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     for word in words:

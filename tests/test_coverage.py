@@ -45,23 +45,50 @@ ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "config/schema.yaml"
 CONFIG = config_mod.load(ROOT / "config/config.yaml")
 SMOKE = config_mod.load(ROOT / "config/config.yaml", ROOT / "config/smoke.yaml")
-BASE = {"d": 6, "n": 400, "graph": "erdos-renyi", "p": 0.75, "weight_range": [0.1, 1.0],
-        "mechanism": "linear", "noise": "gaussian", "noise_std": 0.1, "design": "leave-one-out",
-        "intervention": "do", "do_value": 1.0, "observational": True, "mixing": "paper",
-        "mixing_seed": 0, "paired_noise": False}
-LABELS = {"sv-paper": "Paper (sparse variance)", "icrl": "ICRL", "ica": "ICA (observational)",
-          "sv-best": "Sparse variance, moments (ours)", "subspace": "Subspace (ours)"}
+BASE = {
+    "d": 6,
+    "n": 400,
+    "graph": "erdos-renyi",
+    "p": 0.75,
+    "weight_range": [0.1, 1.0],
+    "mechanism": "linear",
+    "noise": "gaussian",
+    "noise_std": 0.1,
+    "design": "leave-one-out",
+    "intervention": "do",
+    "do_value": 1.0,
+    "observational": True,
+    "mixing": "paper",
+    "mixing_seed": 0,
+    "paired_noise": False,
+}
+LABELS = {
+    "sv-paper": "Paper (sparse variance)",
+    "icrl": "ICRL",
+    "ica": "ICA (observational)",
+    "sv-best": "Sparse variance, moments (ours)",
+    "subspace": "Subspace (ours)",
+}
 
 
 def coverage_config(block: dict) -> dict:
     """A minimal config with one coverage experiment of the given ``coverage`` block,
     validated by the schema (defaults filled in); MncrlError naming the key otherwise."""
-    return config_mod.validate({
-        "scenarios": {"base": {**BASE, "n": 100}},
-        "estimators": {"subspace": {"estimator": "subspace"}},
-        "experiments": {"coverage": {"scenario": "base", "estimators": ["subspace"],
-                                     "seeds": [0], "coverage": copy.deepcopy(block)}},
-    }, SCHEMA)
+    return config_mod.validate(
+        {
+            "scenarios": {"base": {**BASE, "n": 100}},
+            "estimators": {"subspace": {"estimator": "subspace"}},
+            "experiments": {
+                "coverage": {
+                    "scenario": "base",
+                    "estimators": ["subspace"],
+                    "seeds": [0],
+                    "coverage": copy.deepcopy(block),
+                }
+            },
+        },
+        SCHEMA,
+    )
 
 
 def settings_of(block: dict) -> cov.Settings:
@@ -92,10 +119,25 @@ def test_default_grid_enumeration():
     cells = cov.coverage_cells(s)
     # large (d, K) cells are split into jobs by design seed (draws_per_job: auto)
     assert [c.id for c in cells] == [
-        "d-6_K-6", "d-6_K-12", "d-6_structured", "d-10_K-7", "d-10_K-10", "d-10_K-20",
-        "d-10_structured", "d-20_K-9_r-0-9", "d-20_K-9_r-10-19", "d-20_K-20_r-0-6",
-        "d-20_K-20_r-7-13", "d-20_K-20_r-14-19", "d-20_K-40_r-0-3", "d-20_K-40_r-4-7",
-        "d-20_K-40_r-8-11", "d-20_K-40_r-12-15", "d-20_K-40_r-16-19", "d-20_structured"]
+        "d-6_K-6",
+        "d-6_K-12",
+        "d-6_structured",
+        "d-10_K-7",
+        "d-10_K-10",
+        "d-10_K-20",
+        "d-10_structured",
+        "d-20_K-9_r-0-9",
+        "d-20_K-9_r-10-19",
+        "d-20_K-20_r-0-6",
+        "d-20_K-20_r-7-13",
+        "d-20_K-20_r-14-19",
+        "d-20_K-40_r-0-3",
+        "d-20_K-40_r-4-7",
+        "d-20_K-40_r-8-11",
+        "d-20_K-40_r-12-15",
+        "d-20_K-40_r-16-19",
+        "d-20_structured",
+    ]
     for (d, K), parts in itertools.groupby([c for c in cells if c.K], lambda c: (c.d, c.K)):
         draws = [dz.draw for c in parts for dz in c.designs() if dz.k == 1]
         assert draws == list(range(20)), (d, K)  # every design seed exactly once
@@ -107,18 +149,26 @@ def test_default_grid_enumeration():
     ids = [dz.id for c in cells for dz in c.designs()]
     assert len(set(zip(ids, [c.d for c in cells for _ in c.designs()], strict=True))) == len(ids)
     structured = [c for c in cells if c.K is None]
-    assert [[dz.family for dz in c.designs()] for c in structured] == \
-        [["leave-one-out", "atomic", "separating", "blocks"]] * 3
+    assert [[dz.family for dz in c.designs()] for c in structured] == [
+        ["leave-one-out", "atomic", "separating", "blocks"]
+    ] * 3
     # the cells round-trip through their JSON form (cell and experiment specs)
-    assert all(cov.CoverageCell.from_dict(json.loads(json.dumps(c.to_dict()))) == c
-               for c in cells)
+    assert all(cov.CoverageCell.from_dict(json.loads(json.dumps(c.to_dict()))) == c for c in cells)
 
 
 def test_schema_defaults_are_the_documented_grid():
     s = settings_of({})
-    assert s == cov.Settings(d=(6, 10, 20), K=("2log2d", "d", "2d"), k="all", designs=20,
-                             structured=("leave-one-out", "atomic", "separating", "blocks"),
-                             recovered=0.01, strict=0.001, subsample=(), draws_per_job="auto")
+    assert s == cov.Settings(
+        d=(6, 10, 20),
+        K=("2log2d", "d", "2d"),
+        k="all",
+        designs=20,
+        structured=("leave-one-out", "atomic", "separating", "blocks"),
+        recovered=0.01,
+        strict=0.001,
+        subsample=(),
+        draws_per_job="auto",
+    )
     assert settings_of({"k": [3, 1]}).k == (3, 1)
 
 
@@ -136,23 +186,39 @@ def test_random_designs_have_k_targets_and_match_the_simulator():
 
 
 def test_structured_designs_and_assumption4():
-    by_name = {dz.family: cov.design_report(dz) for dz in cov.structured_designs(
-        8, ["leave-one-out", "atomic", "separating", "separating-bits", "blocks"])}
+    by_name = {
+        dz.family: cov.design_report(dz)
+        for dz in cov.structured_designs(
+            8, ["leave-one-out", "atomic", "separating", "separating-bits", "blocks"]
+        )
+    }
     assert by_name["leave-one-out"].satisfied and by_name["atomic"].satisfied
     assert by_name["separating"].satisfied and by_name["separating-bits"].satisfied
     assert by_name["separating"].design.K == 5  # C(5, 2) = 10 >= 8 > C(4, 2)
     blocks = by_name["blocks"]
     assert not blocks.satisfied and blocks.design.K == 4
-    assert set(blocks.unseparated) == {(0, 1), (1, 0), (2, 3), (3, 2), (4, 5), (5, 4),
-                                       (6, 7), (7, 6)}
+    assert set(blocks.unseparated) == {
+        (0, 1),
+        (1, 0),
+        (2, 3),
+        (3, 2),
+        (4, 5),
+        (5, 4),
+        (6, 7),
+        (7, 6),
+    }
     assert blocks.unidentifiable == tuple(range(8))
     assert cov.structured_designs(3, ["blocks"]) == []
 
 
 def brute_force_unseparated(T):
     d = T.shape[1]
-    return {(j, i) for j in range(d) for i in range(d)
-            if i != j and not any(row[j] and not row[i] for row in T)}
+    return {
+        (j, i)
+        for j in range(d)
+        for i in range(d)
+        if i != j and not any(row[j] and not row[i] for row in T)
+    }
 
 
 def test_vectorised_assumption4_matches_brute_force():
@@ -210,24 +276,27 @@ def test_exact_values_for_small_designs():
 WHERE = "experiments.coverage.coverage"
 
 
-@pytest.mark.parametrize("block, key, words", [
-    ({"kk": 1}, "", ["unknown key 'kk' in"]),
-    ({"K": ["log"]}, ".K.0", ["'log'"]),
-    ({"K": [0]}, ".K.0", ["0"]),
-    ({"k": "some"}, ".k", ["'some'"]),
-    ({"k": [0]}, ".k.0", ["0"]),
-    ({"d": [1]}, ".d.0", ["1", ">= 2"]),
-    ({"d": []}, ".d", ["non-empty"]),
-    ({"designs": -1}, ".designs", ["-1", ">= 0"]),
-    ({"structured": ["stars"]}, ".structured.0", ["'stars'", "allowed values: leave-one-out"]),
-    ({"subsample": {"sv-paper": {"n": 3}}}, ".subsample.sv-paper", ["unknown key 'n' in"]),
-    ({"subsample": {"sv-paper": {"seeds": [-1]}}}, ".subsample.sv-paper.seeds", ["-1"]),
-    ({"subsample": {"sv-paper": {"designs": -2}}}, ".subsample.sv-paper.designs", ["-2"]),
-    ({"recovered": 0}, ".recovered", ["0", "> 0"]),
-    ({"strict": 1}, ".strict", ["1", "< 1"]),
-    ({"draws_per_job": 0}, ".draws_per_job", ["0"]),
-    ({"draws_per_job": "some"}, ".draws_per_job", ["'some'"]),
-])
+@pytest.mark.parametrize(
+    "block, key, words",
+    [
+        ({"kk": 1}, "", ["unknown key 'kk' in"]),
+        ({"K": ["log"]}, ".K.0", ["'log'"]),
+        ({"K": [0]}, ".K.0", ["0"]),
+        ({"k": "some"}, ".k", ["'some'"]),
+        ({"k": [0]}, ".k.0", ["0"]),
+        ({"d": [1]}, ".d.0", ["1", ">= 2"]),
+        ({"d": []}, ".d", ["non-empty"]),
+        ({"designs": -1}, ".designs", ["-1", ">= 0"]),
+        ({"structured": ["stars"]}, ".structured.0", ["'stars'", "allowed values: leave-one-out"]),
+        ({"subsample": {"sv-paper": {"n": 3}}}, ".subsample.sv-paper", ["unknown key 'n' in"]),
+        ({"subsample": {"sv-paper": {"seeds": [-1]}}}, ".subsample.sv-paper.seeds", ["-1"]),
+        ({"subsample": {"sv-paper": {"designs": -2}}}, ".subsample.sv-paper.designs", ["-2"]),
+        ({"recovered": 0}, ".recovered", ["0", "> 0"]),
+        ({"strict": 1}, ".strict", ["1", "< 1"]),
+        ({"draws_per_job": 0}, ".draws_per_job", ["0"]),
+        ({"draws_per_job": "some"}, ".draws_per_job", ["'some'"]),
+    ],
+)
 def test_schema_rejects_bad_coverage_blocks_naming_the_key(block, key, words):
     """The checks of the old hand-written settings(), now done by config/schema.yaml."""
     with pytest.raises(MncrlError) as err:
@@ -248,13 +317,16 @@ def test_subsample_keys_may_mix_integers_and_strings():
 
 
 def test_subsample_per_d():
-    s = settings_of({"subsample": {"sv-paper": {"designs": {6: 10, 20: 1},
-                                                "seeds": {20: [0]}}}})
+    s = settings_of({"subsample": {"sv-paper": {"designs": {6: 10, 20: 1}, "seeds": {20: [0]}}}})
     sub = subsample_for(s, "sv-paper")
     assert sub == cov.Subsample.from_dict(json.loads(json.dumps(sub.to_dict())))
     # keys as strings (a config that went through JSON) mean the same
-    assert sub == subsample_for(settings_of({"subsample": {"sv-paper": {
-        "designs": {"6": 10, "20": 1}, "seeds": {"20": [0]}}}}), "sv-paper")
+    assert sub == subsample_for(
+        settings_of(
+            {"subsample": {"sv-paper": {"designs": {"6": 10, "20": 1}, "seeds": {"20": [0]}}}}
+        ),
+        "sv-paper",
+    )
 
     def runs(d, draw, seed, family="random"):
         return sub.runs(cov.Design(d=d, family=family, K=d, k=1, draw=draw), seed)
@@ -278,9 +350,15 @@ def test_config_hooks():
     assert spec == cov.cell_spec(CONFIG, "coverage", "d-20_K-40_r-4-7")
     assert spec["kind"] == "coverage" and spec["test_fraction"] == 0.25
     assert spec["scenario"]["n"] == 20000 and spec["scenario"]["paired_noise"] is False
-    assert spec["coverage_cell"] == {"id": "d-20_K-40_r-4-7", "d": 20, "K": 40,
-                                     "ks": list(range(1, 20)), "draws": 4, "draw_start": 4,
-                                     "structured": []}
+    assert spec["coverage_cell"] == {
+        "id": "d-20_K-40_r-4-7",
+        "d": 20,
+        "K": 40,
+        "ks": list(range(1, 20)),
+        "draws": 4,
+        "draw_start": 4,
+        "structured": [],
+    }
     assert spec["metrics"] == ["mcc", "mcc_paper", "amari", "target_f1"]
     assert spec["subsample"]["sv-paper"]["by_d"][2] == [20, 1, [0]]
     assert (spec["recovered"], spec["strict"]) == (0.01, 0.001)
@@ -292,11 +370,13 @@ def test_config_hooks():
     exp = ex.experiment_spec(CONFIG, "coverage")
     assert exp["kind"] == "coverage" and len(exp["cells"]) == len(cells)
     assert ex.derived_tables(CONFIG, "coverage") == ["phase", "designs"]
-    assert [c.id for c in ex.cells(SMOKE, "coverage")] == \
-        ["d-6_K-6", "d-6_K-12", "d-6_structured"]
+    assert [c.id for c in ex.cells(SMOKE, "coverage")] == ["d-6_K-6", "d-6_K-12", "d-6_structured"]
     designs = cov.design_table(ex.experiment_spec(SMOKE, "coverage"))
     assert len(designs) == 2 * 5 * 2 + 2 and set(designs["cell"]) == {
-        "d-6_K-6", "d-6_K-12", "d-6_structured"}
+        "d-6_K-6",
+        "d-6_K-12",
+        "d-6_structured",
+    }
 
 
 # ------------------------------------------------------------------------------ data
@@ -306,8 +386,9 @@ def reference_prepare(scenario, experiment, data_cell, seed, test_fraction):
     """The data path every estimator fit used before the engine cached the noise:
     ``simulate`` + ``train_test_split(same_rows=True)``, environments partitioned by rows."""
     ds = simulate(scenario, core.stable_seed(experiment, data_cell, seed, "data"))
-    train, test = train_test_split(ds, core.stable_seed(experiment, data_cell, seed, "split"),
-                                   test_fraction, same_rows=True)
+    train, test = train_test_split(
+        ds, core.stable_seed(experiment, data_cell, seed, "split"), test_fraction, same_rows=True
+    )
     targets = np.asarray(ds.targets, dtype=bool)
     K = targets.shape[0] - int(scenario.observational)
     tr_X = [train.X[train.env == k] for k in range(targets.shape[0])]
@@ -315,14 +396,28 @@ def reference_prepare(scenario, experiment, data_cell, seed, test_fraction):
     te_Z = [test.Z[test.env == k] for k in range(targets.shape[0])]
     obs = bool(scenario.observational)
     return core.Prepared(
-        seed=int(seed), train_envs=tr_X[:K], test_X=core.interleave(te_X[:K]),
-        test_Z=core.interleave(te_Z[:K]), obs_train=tr_X[K] if obs else None,
-        obs_test_X=te_X[K] if obs else None, obs_test_Z=te_Z[K] if obs else None,
-        L=np.asarray(ds.L), targets=targets[:K])
+        seed=int(seed),
+        train_envs=tr_X[:K],
+        test_X=core.interleave(te_X[:K]),
+        test_Z=core.interleave(te_Z[:K]),
+        obs_train=tr_X[K] if obs else None,
+        obs_test_X=te_X[K] if obs else None,
+        obs_test_Z=te_Z[K] if obs else None,
+        L=np.asarray(ds.L),
+        targets=targets[:K],
+    )
 
 
-PREPARED_FIELDS = ("train_envs", "test_X", "test_Z", "obs_train", "obs_test_X", "obs_test_Z",
-                   "L", "targets")
+PREPARED_FIELDS = (
+    "train_envs",
+    "test_X",
+    "test_Z",
+    "obs_train",
+    "obs_test_X",
+    "obs_test_Z",
+    "L",
+    "targets",
+)
 
 
 def arrays(x) -> list:
@@ -345,19 +440,24 @@ def assert_prepared_equal(a: core.Prepared, b: core.Prepared) -> None:
 def dtypes(*cases):
     """Every case in float32 (the default dtype: X = Z L must be rounded once, from float64,
     as simulate() does) and float64."""
-    return [pytest.param(*case, dtype, id=f"{i}-{dtype}")
-            for i, case in enumerate(cases) for dtype in ("float32", "float64")]
+    return [
+        pytest.param(*case, dtype, id=f"{i}-{dtype}")
+        for i, case in enumerate(cases)
+        for dtype in ("float32", "float64")
+    ]
 
 
-@pytest.mark.parametrize("design, changes, dtype", dtypes(
-    (cov.Design(d=6, family="random", K=9, k=2, draw=3), {}),
-    (cov.Design(d=6, family="atomic", K=6), {"observational": False}),
-    (cov.Design(d=5, family="leave-one-out", K=5), {"paired_noise": True, "obs_noise": 0.01}),
-    (cov.Design(d=4, family="random", K=5, k=2, draw=1), {"n": 301}),
-))
+@pytest.mark.parametrize(
+    "design, changes, dtype",
+    dtypes(
+        (cov.Design(d=6, family="random", K=9, k=2, draw=3), {}),
+        (cov.Design(d=6, family="atomic", K=6), {"observational": False}),
+        (cov.Design(d=5, family="leave-one-out", K=5), {"paired_noise": True, "obs_noise": 0.01}),
+        (cov.Design(d=4, family="random", K=5, k=2, draw=1), {"n": 301}),
+    ),
+)
 def test_cached_prepare_is_bit_identical_to_simulate_and_split(design, changes, dtype):
-    scenario = Scenario.from_dict({**cov.design_scenario(BASE, design), **changes,
-                                   "dtype": dtype})
+    scenario = Scenario.from_dict({**cov.design_scenario(BASE, design), **changes, "dtype": dtype})
     noise = core.NoiseCache()
     for _ in range(2):  # second time from the cache
         a = core.prepare(scenario, "coverage", design.data_cell, 1, 0.25, noise)
@@ -372,13 +472,16 @@ def grid_cell(name: str, cell_id: str, **changes):
     return core.cell_id(cell.point), Scenario.from_dict({**cell.scenario, **changes})
 
 
-@pytest.mark.parametrize("name, cell_id, changes, dtype", dtypes(
-    # the paper's nonlinear SCM 1 (Table 1): fixed graph, reference mixing, paired noise, plus
-    # the observational environment the experiment leaves out
-    ("table1", "mechanism-scm1", {"n": 500, "observational": True}),
-    ("table1", "mechanism-scm1", {"n": 333, "observational": True, "obs_noise": 0.05}),
-    ("fig4", "d-6_mixing_seed-2", {"n": 400}),
-))
+@pytest.mark.parametrize(
+    "name, cell_id, changes, dtype",
+    dtypes(
+        # the paper's nonlinear SCM 1 (Table 1): fixed graph, reference mixing, paired noise, plus
+        # the observational environment the experiment leaves out
+        ("table1", "mechanism-scm1", {"n": 500, "observational": True}),
+        ("table1", "mechanism-scm1", {"n": 333, "observational": True, "obs_noise": 0.05}),
+        ("fig4", "d-6_mixing_seed-2", {"n": 400}),
+    ),
+)
 def test_grid_prepare_is_bit_identical_to_simulate_and_split(name, cell_id, changes, dtype):
     data_cell, scenario = grid_cell(name, cell_id, **changes, dtype=dtype)
     assert scenario.paired_noise and scenario.observational
@@ -397,8 +500,12 @@ def test_grid_prepare_is_bit_identical_to_simulate_and_split(name, cell_id, chan
 
 
 def test_designs_of_one_draw_share_the_scm_and_noise():
-    scen = [Scenario.from_dict(cov.design_scenario(BASE, cov.Design(
-        d=6, family="random", K=7, k=k, draw=2))) for k in (1, 4)]
+    scen = [
+        Scenario.from_dict(
+            cov.design_scenario(BASE, cov.Design(d=6, family="random", K=7, k=k, draw=2))
+        )
+        for k in (1, 4)
+    ]
     a, b = (core.prepare(s, "coverage", "d-6_r-2", 0, 0.25) for s in scen)
     assert np.array_equal(a.obs_train, b.obs_train)  # same observational data: ICA shared
     assert not np.array_equal(a.train_envs[0], b.train_envs[0])
@@ -415,8 +522,11 @@ def test_moment_metrics_match_the_metrics_module():
     X = (Z @ (rng.random((d, d)) + np.eye(d))).astype(np.float32)
     mom = metrics.row_moments(X, Z)
     assert isinstance(mom, metrics.RowMoments) and len(mom.counts) == 2
-    for W in (np.linalg.pinv(rng.random((d, d)) + np.eye(d)), rng.standard_normal((d, d)),
-              np.c_[rng.standard_normal((d, d - 1)), np.zeros(d)]):
+    for W in (
+        np.linalg.pinv(rng.random((d, d)) + np.eye(d)),
+        rng.standard_normal((d, d)),
+        np.c_[rng.standard_normal((d, d - 1)), np.zeros(d)],
+    ):
         got = metrics.mcc_from_moments(mom, W)
         Zhat = X.astype(np.float64) @ W
         assert got["mcc"] == pytest.approx(metrics.mcc(Z, Zhat), abs=1e-9)
@@ -424,7 +534,8 @@ def test_moment_metrics_match_the_metrics_module():
     small = metrics.row_moments(X[:300], Z[:300])  # fewer rows than a chunk: one chunk
     W = rng.standard_normal((d, d))
     assert metrics.mcc_from_moments(small, W)["mcc_paper"] == pytest.approx(
-        metrics.mcc_paper(Z[:300], X[:300].astype(np.float64) @ W), abs=1e-9)
+        metrics.mcc_paper(Z[:300], X[:300].astype(np.float64) @ W), abs=1e-9
+    )
 
 
 def test_latent_recovery():
@@ -454,12 +565,28 @@ def synthetic_metrics() -> pd.DataFrame:
     rows = []
 
     def add(design, k, a4, seed, est, amari, not_id, unid=None, status="ok"):
-        base = {"experiment": "coverage", "cell": "d-4_K-4", "level": "problem", "d": 4,
-                "design": "random", "design_id": f"{design}-k{k}", "draw": 0, "K": 4, "k": k,
-                "a4_satisfied": a4, "n_unidentifiable": 0 if a4 else 1, "seed": seed,
-                "estimator": est, "status": status}
-        vals = {"amari": amari, "mcc": 1 - amari, "not_identifiable": not_id,
-                "latents_recovered": 1.0 if amari <= 0.01 else 0.5}
+        base = {
+            "experiment": "coverage",
+            "cell": "d-4_K-4",
+            "level": "problem",
+            "d": 4,
+            "design": "random",
+            "design_id": f"{design}-k{k}",
+            "draw": 0,
+            "K": 4,
+            "k": k,
+            "a4_satisfied": a4,
+            "n_unidentifiable": 0 if a4 else 1,
+            "seed": seed,
+            "estimator": est,
+            "status": status,
+        }
+        vals = {
+            "amari": amari,
+            "mcc": 1 - amari,
+            "not_identifiable": not_id,
+            "latents_recovered": 1.0 if amari <= 0.01 else 0.5,
+        }
         if unid is not None:
             vals["unidentifiable_latents_recovered"] = unid
             vals["identifiable_latents_recovered"] = 1.0
@@ -476,8 +603,13 @@ def synthetic_metrics() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-AGG_SPEC = {"kind": "coverage", "experiment": "coverage", "recovered": 0.01, "strict": 0.001,
-            "cells": []}
+AGG_SPEC = {
+    "kind": "coverage",
+    "experiment": "coverage",
+    "recovered": 0.01,
+    "strict": 0.001,
+    "cells": [],
+}
 
 
 def test_phase_table_on_a_synthetic_table():
@@ -505,8 +637,7 @@ def test_phase_file_adds_the_assumption4_probability():
 
 
 def test_claim_rows_on_a_synthetic_table():
-    rows = ctab.claim_rows(synthetic_metrics(), recovered=0.01, strict=0.001,
-                           experiment="coverage")
+    rows = ctab.claim_rows(synthetic_metrics(), recovered=0.01, strict=0.001, experiment="coverage")
     assert set(rows["level"]) == {"summary"} and set(rows["cell"]) == {"d-4_all", "d-4_random"}
     v = rows[rows["design"] == "all"].set_index(["estimator", "metric"])["value"]
     n = rows[rows["design"] == "all"].set_index(["estimator", "metric"])["n_problems"]
@@ -524,15 +655,19 @@ def test_claim_rows_on_a_synthetic_table():
     only_a4 = synthetic_metrics()
     only_a4 = only_a4[only_a4["a4_satisfied"]]
     assert "rate_recovered_not_a4" not in set(
-        ctab.claim_rows(only_a4, 0.01, 0.001, "coverage")["metric"])
+        ctab.claim_rows(only_a4, 0.01, 0.001, "coverage")["metric"]
+    )
 
 
 def test_aggregate_appends_the_summary_rows_and_records_the_thresholds():
     spec = {**AGG_SPEC, "recovered": 0.02, "strict": 0.0005}
     table = cov.aggregate(synthetic_metrics(), spec)
     problems = table[table["level"] == "problem"]
-    pd.testing.assert_frame_equal(problems[synthetic_metrics().columns].reset_index(drop=True),
-                                  synthetic_metrics(), check_dtype=False)  # NaN draw: float
+    pd.testing.assert_frame_equal(
+        problems[synthetic_metrics().columns].reset_index(drop=True),
+        synthetic_metrics(),
+        check_dtype=False,
+    )  # NaN draw: float
     summary = table[table["level"] == "summary"].reset_index(drop=True)
     expected = ctab.claim_rows(synthetic_metrics(), 0.02, 0.0005, "coverage")
     pd.testing.assert_frame_equal(summary[expected.columns], expected, check_dtype=False)
@@ -569,11 +704,21 @@ def test_claims_checker_reads_the_summary_rows():
 
 def tiny_spec(labels=("subspace", "icrl", "ica"), draws=2, ks=(2, 4), K=8):
     cell = cov.CoverageCell(id=f"d-5_K-{K}", d=5, K=K, ks=ks, draws=draws)
-    return {"kind": "coverage", "experiment": "coverage", "cell": cell.id,
-            "coverage_cell": cell.to_dict(), "scenario": {**BASE, "n": 600},
-            "estimators": core.estimator_entries(SMOKE, list(labels)), "seeds": [0, 1],
-            "test_fraction": 0.25, "metrics": ["mcc", "mcc_paper", "amari", "target_f1"],
-            "subsample": {}, "recovered": 0.01, "strict": 0.001, "max_batch_mb": 100}
+    return {
+        "kind": "coverage",
+        "experiment": "coverage",
+        "cell": cell.id,
+        "coverage_cell": cell.to_dict(),
+        "scenario": {**BASE, "n": 600},
+        "estimators": core.estimator_entries(SMOKE, list(labels)),
+        "seeds": [0, 1],
+        "test_fraction": 0.25,
+        "metrics": ["mcc", "mcc_paper", "amari", "target_f1"],
+        "subsample": {},
+        "recovered": 0.01,
+        "strict": 0.001,
+        "max_batch_mb": 100,
+    }
 
 
 def test_run_cell_rows_outcomes_and_determinism():
@@ -603,26 +748,64 @@ def test_subsample_restricts_an_estimator():
     frame, _ = cov.run_cell(spec)
     icrl = frame[frame["estimator"] == "icrl"].drop_duplicates(["design_id", "seed"])
     assert set(icrl["draw"]) == {0} and set(icrl["seed"]) == {1} and len(icrl) == 2
-    assert frame[frame["estimator"] == "subspace"].drop_duplicates(
-        ["design_id", "seed"]).shape[0] == 8
+    assert (
+        frame[frame["estimator"] == "subspace"].drop_duplicates(["design_id", "seed"]).shape[0] == 8
+    )
 
 
 def test_cli_run_aggregate_and_tables(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # keep XLA_FLAGS of this process
     spec = tiny_spec(labels=("subspace",), draws=1, ks=(3,))
     out = tmp_path / "cell.csv"
-    assert cli(["run", "--spec", json.dumps(spec), "--out", str(out),
-                "--info", str(tmp_path / "cell.json")]) == 0
+    assert (
+        cli(
+            [
+                "run",
+                "--spec",
+                json.dumps(spec),
+                "--out",
+                str(out),
+                "--info",
+                str(tmp_path / "cell.json"),
+            ]
+        )
+        == 0
+    )
     info = json.loads((tmp_path / "cell.json").read_text())
     assert info["designs"][0]["design_id"] == "random_K-8_k-3_r-0"
     agg = {**AGG_SPEC, "cells": [spec["coverage_cell"]]}
-    assert cli(["aggregate", str(out), "--spec", json.dumps(agg), "--out",
-                str(tmp_path / "m.csv"), "--summary", str(tmp_path / "s.csv")]) == 0
+    assert (
+        cli(
+            [
+                "aggregate",
+                str(out),
+                "--spec",
+                json.dumps(agg),
+                "--out",
+                str(tmp_path / "m.csv"),
+                "--summary",
+                str(tmp_path / "s.csv"),
+            ]
+        )
+        == 0
+    )
     m = pd.read_csv(tmp_path / "m.csv")
     assert set(m["level"]) == {"problem", "summary"}
     for table, rows in (("phase", 1), ("designs", 1)):
-        assert cli(["table", table, str(tmp_path / "m.csv"), "--spec", json.dumps(agg),
-                    "--out", str(tmp_path / f"{table}.csv")]) == 0
+        assert (
+            cli(
+                [
+                    "table",
+                    table,
+                    str(tmp_path / "m.csv"),
+                    "--spec",
+                    json.dumps(agg),
+                    "--out",
+                    str(tmp_path / f"{table}.csv"),
+                ]
+            )
+            == 0
+        )
         assert len(pd.read_csv(tmp_path / f"{table}.csv")) == rows
     phase = pd.read_csv(tmp_path / "phase.csv")
     assert phase["a4_probability"].iloc[0] == a4_probability(5, 8, 3, draws=ctab.A4_DRAWS)
@@ -630,8 +813,20 @@ def test_cli_run_aggregate_and_tables(tmp_path, capsys, monkeypatch):
     assert cli(["run", "--spec", "{", "--out", str(tmp_path / "x.csv")]) == 2
     assert "not valid JSON" in capsys.readouterr().err
     assert not (tmp_path / "x.csv").exists()
-    assert cli(["table", "trees", str(tmp_path / "m.csv"), "--spec", json.dumps(agg),
-                "--out", str(tmp_path / "x.csv")]) == 2
+    assert (
+        cli(
+            [
+                "table",
+                "trees",
+                str(tmp_path / "m.csv"),
+                "--spec",
+                json.dumps(agg),
+                "--out",
+                str(tmp_path / "x.csv"),
+            ]
+        )
+        == 2
+    )
     assert "has no table 'trees'" in capsys.readouterr().err
     assert not (tmp_path / "x.csv").exists()
 
@@ -644,14 +839,19 @@ def smoke_like_tables(tmp_path_factory):
     """A real (tiny) coverage experiment: two cells at d = 5 and a structured one, aggregated
     with its phase and design tables as the workflow writes them."""
     tmp = tmp_path_factory.mktemp("cov")
-    cells = [cov.CoverageCell(id=f"d-5_K-{K}", d=5, K=K, ks=(1, 2, 3, 4), draws=2)
-             for K in (5, 9)]
-    cells.append(cov.CoverageCell(id="d-5_structured", d=5, K=None,
-                                  structured=("leave-one-out", "atomic", "blocks")))
+    cells = [cov.CoverageCell(id=f"d-5_K-{K}", d=5, K=K, ks=(1, 2, 3, 4), draws=2) for K in (5, 9)]
+    cells.append(
+        cov.CoverageCell(
+            id="d-5_structured", d=5, K=None, structured=("leave-one-out", "atomic", "blocks")
+        )
+    )
     paths = []
     for cell in cells:
-        spec = {**tiny_spec(labels=("subspace", "icrl")), "cell": cell.id,
-                "coverage_cell": cell.to_dict()}
+        spec = {
+            **tiny_spec(labels=("subspace", "icrl")),
+            "cell": cell.id,
+            "coverage_cell": cell.to_dict(),
+        }
         paths.append(tmp / f"{cell.id}.csv")
         cov.run_cell(spec)[0].to_csv(paths[-1], index=False)
     agg = {**AGG_SPEC, "cells": [c.to_dict() for c in cells]}
@@ -673,11 +873,23 @@ def test_notebooks_execute(name, smoke_like_tables, tmp_path):
     src = tmp_path / f"{name}.in.ipynb"
     jupytext.write(nb, src)
     out_stem = tmp_path / name
-    params = {"figure": name, "metrics": metrics_paths, "tables": tables,
-              "claims_file": str(ROOT / "paper/claims.yaml"), "out_stem": str(out_stem),
-              "headline_metric": "mcc_paper", "estimators": LABELS}
-    papermill.execute_notebook(str(src), str(tmp_path / f"{name}.ipynb"), parameters=params,
-                               kernel_name="python3", cwd=str(tmp_path), progress_bar=False)
+    params = {
+        "figure": name,
+        "metrics": metrics_paths,
+        "tables": tables,
+        "claims_file": str(ROOT / "paper/claims.yaml"),
+        "out_stem": str(out_stem),
+        "headline_metric": "mcc_paper",
+        "estimators": LABELS,
+    }
+    papermill.execute_notebook(
+        str(src),
+        str(tmp_path / f"{name}.ipynb"),
+        parameters=params,
+        kernel_name="python3",
+        cwd=str(tmp_path),
+        progress_bar=False,
+    )
     for ext in ("pdf", "png", "md"):
         assert Path(f"{out_stem}.{ext}").stat().st_size > 100
     md = Path(f"{out_stem}.md").read_text()
@@ -702,15 +914,25 @@ def test_smoke_coverage_part_runs_with_snakemake(tmp_path):
     for item in ITEMS:
         src = ROOT / item
         if src.is_dir():
-            shutil.copytree(src, tmp_path / item, ignore=shutil.ignore_patterns(
-                "*.pdf", "*.png", "*.md", "__pycache__", ".ipynb_checkpoints"))
+            shutil.copytree(
+                src,
+                tmp_path / item,
+                ignore=shutil.ignore_patterns(
+                    "*.pdf", "*.png", "*.md", "__pycache__", ".ipynb_checkpoints"
+                ),
+            )
         elif src.exists():
             shutil.copy(src, tmp_path / item)
     shutil.copy(ROOT / "paper/claims.yaml", tmp_path / "paper/claims.yaml")
     snakemake = str(Path(sys.executable).with_name("snakemake"))
-    proc = subprocess.run([snakemake, "--configfile", "config/smoke.yaml", "--cores", "2",
-                           "coverage"], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "PYTHONHASHSEED": "0"})
+    proc = subprocess.run(
+        [snakemake, "--configfile", "config/smoke.yaml", "--cores", "2", "coverage"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = tmp_path / "results/smoke"
     smoke = SMOKE["experiments"]["coverage"]

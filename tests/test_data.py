@@ -67,11 +67,14 @@ def test_arrays_left_out_are_not_read_but_X_and_env_are_validated(tmp_path):
         data.load(noenv, keys=("X", "env"))
 
 
-@pytest.mark.parametrize("env,message", [
-    (np.array([0, 0, 0, 5, 5, 5]), "found [0, 5]"),  # a label beyond the rows
-    (np.array([0, 0, 0, 2, 2, 2], dtype=np.uint64), "found [0, 2]"),
-    (np.array([1, 1, 1, 2, 2, 2]), "found [1, 2]"),
-])
+@pytest.mark.parametrize(
+    "env,message",
+    [
+        (np.array([0, 0, 0, 5, 5, 5]), "found [0, 5]"),  # a label beyond the rows
+        (np.array([0, 0, 0, 2, 2, 2], dtype=np.uint64), "found [0, 2]"),
+        (np.array([1, 1, 1, 2, 2, 2]), "found [1, 2]"),
+    ],
+)
 def test_env_labels_with_gaps_are_listed(tmp_path, env, message):
     path = write_npz(tmp_path / "gap.npz", X=np.ones((6, 2)), env=env)
     with pytest.raises(DataError) as info:
@@ -89,23 +92,26 @@ def test_save_is_atomic_on_a_bad_suffix(tmp_path):
 # ------------------------------------------------------------------ bad npz files
 
 
-@pytest.mark.parametrize("change,message", [
-    ({"X": np.array([[1.0, np.nan]] * 6)}, "X contains 6 NaN/Inf values"),
-    ({"X": np.array([[1.0, np.inf], [2.0, 3.0]] * 3)}, "X contains 3 NaN/Inf values"),
-    ({"X": np.ones(6)}, "X must be a 2-d array"),
-    ({"X": np.ones((0, 2)), "env": np.zeros(0, int)}, "X is empty"),
-    ({"X": np.array([["a", "b"]] * 6)}, "X must be numeric"),
-    ({"env": np.zeros(6, int)}, "need at least 2 environments, found 1"),
-    ({"env": np.array([0, 0, 0, 2, 2, 2])}, "every label present"),
-    ({"env": np.array([0, 0, -1, 1, 1, 1])}, "non-negative"),
-    ({"env": np.array([0, 0, 0.5, 1, 1, 1])}, "env labels must be integers"),
-    ({"env": np.array([0, 0, 1, 1])}, "env must have one label per row of X (6)"),
-    ({"Z": np.ones((5, 2))}, "Z must have shape (n=6, d)"),
-    ({"Z": np.full((6, 2), np.nan)}, "Z contains NaN/Inf"),
-    ({"L": np.ones((2, 3))}, "L must have shape (d, m=2)"),
-    ({"L": np.ones((3, 2))}, "L has more latents (3) than features"),
-    ({"targets": np.ones((3, 2), bool)}, "targets must have one row per environment (2)"),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"X": np.array([[1.0, np.nan]] * 6)}, "X contains 6 NaN/Inf values"),
+        ({"X": np.array([[1.0, np.inf], [2.0, 3.0]] * 3)}, "X contains 3 NaN/Inf values"),
+        ({"X": np.ones(6)}, "X must be a 2-d array"),
+        ({"X": np.ones((0, 2)), "env": np.zeros(0, int)}, "X is empty"),
+        ({"X": np.array([["a", "b"]] * 6)}, "X must be numeric"),
+        ({"env": np.zeros(6, int)}, "need at least 2 environments, found 1"),
+        ({"env": np.array([0, 0, 0, 2, 2, 2])}, "every label present"),
+        ({"env": np.array([0, 0, -1, 1, 1, 1])}, "non-negative"),
+        ({"env": np.array([0, 0, 0.5, 1, 1, 1])}, "env labels must be integers"),
+        ({"env": np.array([0, 0, 1, 1])}, "env must have one label per row of X (6)"),
+        ({"Z": np.ones((5, 2))}, "Z must have shape (n=6, d)"),
+        ({"Z": np.full((6, 2), np.nan)}, "Z contains NaN/Inf"),
+        ({"L": np.ones((2, 3))}, "L must have shape (d, m=2)"),
+        ({"L": np.ones((3, 2))}, "L has more latents (3) than features"),
+        ({"targets": np.ones((3, 2), bool)}, "targets must have one row per environment (2)"),
+    ],
+)
 def test_bad_npz(tmp_path, change, message):
     arrays = {**good_arrays(), **change}
     path = write_npz(tmp_path / "bad.npz", **arrays)
@@ -138,16 +144,19 @@ def test_missing_file_and_unknown_format(tmp_path):
 # ------------------------------------------------------------------ bad CSV files
 
 
-@pytest.mark.parametrize("text,message", [
-    ("a,b,env\n1,2,0\n1,2,3,4\n", "cannot read"),
-    ("", "cannot read"),
-    ("a,b,env\n1,2,0\n3,4,\n5,6,1\n", "missing values in column 'env'"),
-    ("a,b,env\n1,x,0\n3,4,1\n", "non-numeric feature columns ['b']"),
-    ("a,b,env\n1,,0\n3,4,1\n", "X contains 1 NaN/Inf values"),
-    ("a,b,env\n1,2,0\n3,4,0\n", "need at least 2 environments, found 1"),
-    ("a,b,group\n1,2,0\n3,4,1\n", "no environment column 'env'"),
-    ("env\n0\n1\n", "X is empty"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("a,b,env\n1,2,0\n1,2,3,4\n", "cannot read"),
+        ("", "cannot read"),
+        ("a,b,env\n1,2,0\n3,4,\n5,6,1\n", "missing values in column 'env'"),
+        ("a,b,env\n1,x,0\n3,4,1\n", "non-numeric feature columns ['b']"),
+        ("a,b,env\n1,,0\n3,4,1\n", "X contains 1 NaN/Inf values"),
+        ("a,b,env\n1,2,0\n3,4,0\n", "need at least 2 environments, found 1"),
+        ("a,b,group\n1,2,0\n3,4,1\n", "no environment column 'env'"),
+        ("env\n0\n1\n", "X is empty"),
+    ],
+)
 def test_bad_csv(tmp_path, text, message):
     (tmp_path / "bad.csv").write_text(text)
     with pytest.raises(DataError) as info:

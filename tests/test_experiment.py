@@ -29,18 +29,38 @@ def validated(config):
 
 def tiny_config(estimators=("icrl", "subspace"), **scenario):
     """A small config: d = 3 linear leave-one-out, a 2-cell grid over d."""
-    base = {"d": 3, "n": 400, "design": "leave-one-out", "observational": True,
-            "paired_noise": True, **scenario}
-    return validated({
-        "scenarios": {"s": base},
-        "estimators": {"icrl": {"estimator": "icrl", "role": "baseline"},
-                       "ica": {"estimator": "ica", "role": "baseline"},
-                       "subspace": {"estimator": "subspace"},
-                       "sv": {"estimator": "sparse-variance", "preset": "paper",
-                              "overrides": {"epochs": 2, "batch_size": 256}, "role": "paper"}},
-        "experiments": {"e": {"scenario": "s", "grid": {"d": [3, 4]},
-                              "estimators": list(estimators), "seeds": [0, 1]}},
-    })
+    base = {
+        "d": 3,
+        "n": 400,
+        "design": "leave-one-out",
+        "observational": True,
+        "paired_noise": True,
+        **scenario,
+    }
+    return validated(
+        {
+            "scenarios": {"s": base},
+            "estimators": {
+                "icrl": {"estimator": "icrl", "role": "baseline"},
+                "ica": {"estimator": "ica", "role": "baseline"},
+                "subspace": {"estimator": "subspace"},
+                "sv": {
+                    "estimator": "sparse-variance",
+                    "preset": "paper",
+                    "overrides": {"epochs": 2, "batch_size": 256},
+                    "role": "paper",
+                },
+            },
+            "experiments": {
+                "e": {
+                    "scenario": "s",
+                    "grid": {"d": [3, 4]},
+                    "estimators": list(estimators),
+                    "seeds": [0, 1],
+                }
+            },
+        }
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -52,21 +72,28 @@ def test_stable_seed_is_pinned_and_distinct():
     # pinned: a change of the hash would silently change every result of the workflow
     assert core.stable_seed("fig2a", "d-3", 0, "data") == 1878207844
     assert core.stable_seed("fig2a", "d-3", 1, "data") == 926111467
-    seeds = {core.stable_seed("e", c, s, p) for c in ("d-3", "d-6") for s in range(5)
-             for p in ("data", "split", "fit")}
+    seeds = {
+        core.stable_seed("e", c, s, p)
+        for c in ("d-3", "d-6")
+        for s in range(5)
+        for p in ("data", "split", "fit")
+    }
     assert len(seeds) == 30 and all(0 <= s < 2**31 for s in seeds)
 
 
-@pytest.mark.parametrize(("point", "expected"), [
-    ({}, "base"),
-    ({"d": 30, "mixing_seed": 1}, "d-30_mixing_seed-1"),
-    ({"p": 0.2}, "p-0.2"),
-    ({"p": 1.0}, "p-1.0"),
-    ({"mechanism": "scm1"}, "mechanism-scm1"),
-    ({"design_params.k": 2, "design": "random"}, "design_params.k-2_design-random"),
-    ({"observational": False}, "observational-false"),
-    ({"design_params.targets": [[0, 1], [2]]}, "design_params.targets-0-1-2"),
-])
+@pytest.mark.parametrize(
+    ("point", "expected"),
+    [
+        ({}, "base"),
+        ({"d": 30, "mixing_seed": 1}, "d-30_mixing_seed-1"),
+        ({"p": 0.2}, "p-0.2"),
+        ({"p": 1.0}, "p-1.0"),
+        ({"mechanism": "scm1"}, "mechanism-scm1"),
+        ({"design_params.k": 2, "design": "random"}, "design_params.k-2_design-random"),
+        ({"observational": False}, "observational-false"),
+        ({"design_params.targets": [[0, 1], [2]]}, "design_params.targets-0-1-2"),
+    ],
+)
 def test_cell_ids(point, expected):
     assert core.cell_id(point) == expected
 
@@ -76,9 +103,13 @@ def test_grid_is_a_cartesian_product_in_written_order():
     assert points[:3] == [{"d": 3, "mixing_seed": s} for s in (1, 2, 3)]
     assert len(points) == 6
     assert core.grid_points({}) == [{}]
-    raw = {"scenarios": {"s": {"d": 3}}, "estimators": {"i": {"estimator": "icrl"}},
-           "experiments": {"e": {"scenario": "s", "grid": {"d": []}, "estimators": ["i"],
-                                 "seeds": [0]}}}
+    raw = {
+        "scenarios": {"s": {"d": 3}},
+        "estimators": {"i": {"estimator": "icrl"}},
+        "experiments": {
+            "e": {"scenario": "s", "grid": {"d": []}, "estimators": ["i"], "seeds": [0]}
+        },
+    }
     with pytest.raises(MncrlError, match="experiments.e.grid.d"):  # the schema refuses it
         validated(raw)
 
@@ -92,13 +123,25 @@ def test_apply_point_sets_design_parameters():
 
 def test_paper_config_cells():
     paper = ["fig2a", "fig2b", "fig2c", "table1", "fig4"]
-    points = {name: len({c.scenario["d"] if name == "fig2a" else core.cell_id(c.point)
-                         for c in ex.cells(CONFIG, name)}) for name in paper}
+    points = {
+        name: len(
+            {
+                c.scenario["d"] if name == "fig2a" else core.cell_id(c.point)
+                for c in ex.cells(CONFIG, name)
+            }
+        )
+        for name in paper
+    }
     assert points == {"fig2a": 4, "fig2b": 6, "fig2c": 5, "table1": 2, "fig4": 16}
     # a d = 30 cell's seeds do not fit in one batch of max_batch_mb: one job per seed
     assert [c.id for c in ex.cells(CONFIG, "fig2a")][2:4] == ["d-10", "d-30_seeds-0"]
-    assert [c.seeds for c in ex.cells(CONFIG, "fig2a") if c.point["d"] == 30] == \
-        [(0,), (1,), (2,), (3,), (4,)]
+    assert [c.seeds for c in ex.cells(CONFIG, "fig2a") if c.point["d"] == 30] == [
+        (0,),
+        (1,),
+        (2,),
+        (3,),
+        (4,),
+    ]
     fig4 = ex.cells(CONFIG, "fig4")
     assert fig4[0].id == "d-3_mixing_seed-1" and fig4[0].scenario["mixing_seed"] == 1
     assert all(c.scenario["n"] == 100000 and c.scenario["paired_noise"] for c in fig4)
@@ -109,8 +152,13 @@ def test_paper_config_cells():
     assert spec["seeds"] == [0, 1, 2, 3, 4] and spec["test_fraction"] == 0.25
     part = ex.cell_spec(CONFIG, "fig2a", "d-30_seeds-2")
     assert part["cell"] == "d-30" and part["job"] == "d-30_seeds-2" and part["seeds"] == [2]
-    assert [e["label"] for e in spec["estimators"]] == ["sv-paper", "icrl", "ica", "sv-best",
-                                                       "subspace"]
+    assert [e["label"] for e in spec["estimators"]] == [
+        "sv-paper",
+        "icrl",
+        "ica",
+        "sv-best",
+        "subspace",
+    ]
     assert all("display" not in e for e in spec["estimators"])
     Scenario.from_dict(spec["scenario"])
     assert spec["kind"] == "grid" and ex.kind_of(CONFIG["experiments"]["coverage"]) == "coverage"
@@ -132,7 +180,7 @@ def test_interleave_is_sample_major():
     blocks = [np.full((3, 2), k, dtype=float) + np.arange(3)[:, None] * 10 for k in range(4)]
     pooled = core.interleave(blocks)
     assert pooled.shape == (12, 2)
-    assert pooled[:4, 0].tolist() == [0, 1, 2, 3]       # sample 0 of env 0..3
+    assert pooled[:4, 0].tolist() == [0, 1, 2, 3]  # sample 0 of env 0..3
     assert pooled[4:8, 0].tolist() == [10, 11, 12, 13]  # sample 1 of env 0..3
     uneven = core.interleave([np.zeros((2, 1)), np.ones((3, 1))])
     assert uneven[:, 0].tolist() == [0, 0, 1, 1, 1]
@@ -151,8 +199,7 @@ def test_prepare_separates_the_observational_environment():
     assert (free[:30] == np.arange(30) % 3).all()
     assert np.allclose(p.test_X, p.test_Z @ p.L, atol=1e-5)
     again = core.prepare(scenario, "e", "d-3", 0, spec["test_fraction"])
-    assert np.array_equal(again.test_X, p.test_X) and np.array_equal(again.obs_train,
-                                                                      p.obs_train)
+    assert np.array_equal(again.test_X, p.test_X) and np.array_equal(again.obs_train, p.obs_train)
     other = core.prepare(scenario, "e", "d-3", 1, spec["test_fraction"])
     assert not np.array_equal(other.test_X, p.test_X)
 
@@ -178,8 +225,21 @@ def test_run_cell_rows_and_determinism():
     spec = ex.cell_spec(tiny_config(("icrl", "ica", "subspace")), "e", "d-3")
     frame, info = ex.run_cell(spec)
     assert list(frame.columns[:2]) == ["experiment", "cell"]
-    assert {"d", "n", "p", "mixing_seed", "seed", "estimator", "metric", "value", "seconds",
-            "status", "scored_on", "role", "a4_satisfied"} <= set(frame.columns)
+    assert {
+        "d",
+        "n",
+        "p",
+        "mixing_seed",
+        "seed",
+        "estimator",
+        "metric",
+        "value",
+        "seconds",
+        "status",
+        "scored_on",
+        "role",
+        "a4_satisfied",
+    } <= set(frame.columns)
     assert (frame["status"] == "ok").all() and frame["a4_satisfied"].all()
     per = frame.groupby(["estimator", "seed"])["metric"].apply(set)
     assert per["icrl", 0] == {"mcc", "mcc_paper", "amari"}  # the default metrics
@@ -213,8 +273,9 @@ def test_run_cell_vmaps_seeds_and_matches_single_fits():
     cfg = tiny_config(("sv",))
     spec = ex.cell_spec(cfg, "e", "d-3")
     batched, _ = ex.run_cell(spec)
-    single = pd.concat([ex.run_cell({**spec, "seeds": [s]})[0] for s in spec["seeds"]],
-                       ignore_index=True)
+    single = pd.concat(
+        [ex.run_cell({**spec, "seeds": [s]})[0] for s in spec["seeds"]], ignore_index=True
+    )
     cols = ["seed", "estimator", "metric"]
     b = batched.set_index(cols)["value"].sort_index()
     s = single.set_index(cols)["value"].sort_index()
@@ -222,8 +283,9 @@ def test_run_cell_vmaps_seeds_and_matches_single_fits():
 
 
 def test_failed_fits_are_recorded_not_fatal():
-    cfg = tiny_config(("subspace", "icrl"), design="blocks", d=4,
-                      design_params={"size": 2}, observational=False)
+    cfg = tiny_config(
+        ("subspace", "icrl"), design="blocks", d=4, design_params={"size": 2}, observational=False
+    )
     cfg["experiments"]["e"]["grid"] = {}
     spec = ex.cell_spec(cfg, "e", "base")
     frame, info = ex.run_cell(spec)
@@ -247,21 +309,48 @@ def test_cli_run_aggregate_and_summary(tmp_path, capsys):
         spec_file = tmp_path / f"{cell}.spec.json"
         spec_file.write_text(json.dumps(ex.cell_spec(cfg, "e", cell)))
         out = tmp_path / "cells" / f"{cell}.csv"
-        assert cli(["run", "--spec", f"@{spec_file}", "--out", str(out),
-                    "--info", str(out.with_suffix(".json"))]) == 0
+        assert (
+            cli(
+                [
+                    "run",
+                    "--spec",
+                    f"@{spec_file}",
+                    "--out",
+                    str(out),
+                    "--info",
+                    str(out.with_suffix(".json")),
+                ]
+            )
+            == 0
+        )
         cell_tables.append(str(out))
         info = json.loads(out.with_suffix(".json").read_text())
         assert info["spec"]["cell"] == cell and len(info["fits"]) == 4
     spec = json.dumps(ex.experiment_spec(cfg, "e"))
-    assert cli(["aggregate", *cell_tables, "--spec", spec, "--out", str(tmp_path / "m.csv"),
-                "--summary", str(tmp_path / "s.csv")]) == 0
+    assert (
+        cli(
+            [
+                "aggregate",
+                *cell_tables,
+                "--spec",
+                spec,
+                "--out",
+                str(tmp_path / "m.csv"),
+                "--summary",
+                str(tmp_path / "s.csv"),
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(tmp_path / "m.csv")
     assert table["cell"].unique().tolist() == ["d-3", "d-4"]
     summary = pd.read_csv(tmp_path / "s.csv")
-    row = summary[(summary["cell"] == "d-3") & (summary["estimator"] == "icrl")
-                  & (summary["metric"] == "mcc")].iloc[0]
-    vals = table[(table["cell"] == "d-3") & (table["estimator"] == "icrl")
-                 & (table["metric"] == "mcc")]["value"]
+    row = summary[
+        (summary["cell"] == "d-3") & (summary["estimator"] == "icrl") & (summary["metric"] == "mcc")
+    ].iloc[0]
+    vals = table[
+        (table["cell"] == "d-3") & (table["estimator"] == "icrl") & (table["metric"] == "mcc")
+    ]["value"]
     assert row["mean"] == pytest.approx(vals.mean())
     assert row["se"] == pytest.approx(vals.std(ddof=1) / np.sqrt(2)) and row["n_seeds"] == 2
     assert row["d"] == 3
@@ -269,15 +358,37 @@ def test_cli_run_aggregate_and_summary(tmp_path, capsys):
     capsys.readouterr()
 
 
-@pytest.mark.parametrize(("args", "words"), [
-    (["run", "--spec", "{not json", "--out", "X.csv"], ["not valid JSON"]),
-    (["run", "--spec", "{}", "--out", "X.csv"], ["misses the key 'kind'"]),
-    (["run", "--spec", "@missing.json", "--out", "X.csv"], ["spec file not found"]),
-    (["aggregate", "missing.csv", "--spec", '{"kind": "grid", "experiment": "e"}', "--out",
-      "X.csv"], ["metrics table not found"]),
-    (["table", "phase", "m.csv", "--spec", '{"kind": "grid", "experiment": "e"}', "--out",
-      "X.csv"], ["metrics table not found"]),
-])
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["run", "--spec", "{not json", "--out", "X.csv"], ["not valid JSON"]),
+        (["run", "--spec", "{}", "--out", "X.csv"], ["misses the key 'kind'"]),
+        (["run", "--spec", "@missing.json", "--out", "X.csv"], ["spec file not found"]),
+        (
+            [
+                "aggregate",
+                "missing.csv",
+                "--spec",
+                '{"kind": "grid", "experiment": "e"}',
+                "--out",
+                "X.csv",
+            ],
+            ["metrics table not found"],
+        ),
+        (
+            [
+                "table",
+                "phase",
+                "m.csv",
+                "--spec",
+                '{"kind": "grid", "experiment": "e"}',
+                "--out",
+                "X.csv",
+            ],
+            ["metrics table not found"],
+        ),
+    ],
+)
 def test_cli_errors_are_one_line_and_write_nothing(tmp_path, monkeypatch, capsys, args, words):
     monkeypatch.chdir(tmp_path)
     assert cli(args) == 2
@@ -305,8 +416,15 @@ def test_remove_stale_temps(tmp_path):
 def test_kinds_share_one_interface():
     for kind in ex.KINDS:
         module = ex.module(kind)
-        for name in ("cells", "cell_spec", "run_cell", "aggregate", "experiment_spec",
-                     "job_cost", "TABLES"):
+        for name in (
+            "cells",
+            "cell_spec",
+            "run_cell",
+            "aggregate",
+            "experiment_spec",
+            "job_cost",
+            "TABLES",
+        ):
             assert hasattr(module, name), (kind, name)
     with pytest.raises(MncrlError, match="unknown experiment kind 'nope'"):
         ex.module("nope")

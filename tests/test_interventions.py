@@ -34,14 +34,21 @@ def brute_force_assumption4(T: np.ndarray) -> bool:
 
 def brute_force_unseparated(T: np.ndarray) -> set:
     K, d = T.shape
-    return {(j, i) for j in range(d) for i in range(d)
-            if i != j and not any(T[e, j] and not T[e, i] for e in range(K))}
+    return {
+        (j, i)
+        for j in range(d)
+        for i in range(d)
+        if i != j and not any(T[e, j] and not T[e, i] for e in range(K))
+    }
 
 
 bool_matrices = st.integers(1, 7).flatmap(
     lambda d: st.integers(1, 9).flatmap(
-        lambda K: st.lists(st.lists(st.booleans(), min_size=d, max_size=d),
-                           min_size=K, max_size=K).map(lambda rows: np.array(rows, dtype=bool))))
+        lambda K: st.lists(
+            st.lists(st.booleans(), min_size=d, max_size=d), min_size=K, max_size=K
+        ).map(lambda rows: np.array(rows, dtype=bool))
+    )
+)
 
 
 # ------------------------------------------------------------------ Assumption 4
@@ -60,8 +67,12 @@ def test_assumption4_agrees_with_the_papers_definition(T):
 @settings(max_examples=200, deadline=None)
 def test_adding_environments_never_breaks_assumption4(T, data):
     d = T.shape[1]
-    extra = np.array(data.draw(st.lists(st.lists(st.booleans(), min_size=d, max_size=d),
-                                        min_size=1, max_size=4)), dtype=bool)
+    extra = np.array(
+        data.draw(
+            st.lists(st.lists(st.booleans(), min_size=d, max_size=d), min_size=1, max_size=4)
+        ),
+        dtype=bool,
+    )
     before = assumption4(T)
     after = assumption4(np.vstack([T, extra]))
     assert set(after.unseparated) <= set(before.unseparated)
@@ -91,9 +102,19 @@ def test_paper_example_satisfies_assumption4():
     assert assumption4(T).satisfied
 
 
-@pytest.mark.parametrize("d,size,pattern", [
-    (2, 2, "atomic"), (3, 2, "leave-one-out"), (4, 2, "leave-one-out"), (6, 3, "leave-one-out"),
-    (6, 2, "atomic"), (7, 3, "atomic"), (10, 4, "leave-one-out"), (30, 2, "leave-one-out")])
+@pytest.mark.parametrize(
+    "d,size,pattern",
+    [
+        (2, 2, "atomic"),
+        (3, 2, "leave-one-out"),
+        (4, 2, "leave-one-out"),
+        (6, 3, "leave-one-out"),
+        (6, 2, "atomic"),
+        (7, 3, "atomic"),
+        (10, 4, "leave-one-out"),
+        (30, 2, "leave-one-out"),
+    ],
+)
 def test_block_designs_violate_assumption4_exactly_within_blocks(d, size, pattern):
     T = make_design("blocks", d, 0, size=size, pattern=pattern)
     report = assumption4(T)
@@ -187,13 +208,19 @@ def test_random_design_defaults():
 
 def test_custom_design_from_index_lists_and_bool_matrix():
     T = make_design("custom", 4, 0, targets=[[0, 1], [2], [], [3, 0]])
-    assert T.tolist() == [[True, True, False, False], [False, False, True, False],
-                          [False, False, False, False], [True, False, False, True]]
+    assert T.tolist() == [
+        [True, True, False, False],
+        [False, False, True, False],
+        [False, False, False, False],
+        [True, False, False, True],
+    ]
     M = make_design("custom", 3, 0, targets=[[True, False, True], [False, True, True]])
     assert M.tolist() == [[True, False, True], [False, True, True]]
     # 0/1 integers are node indices, not a matrix
-    assert make_design("custom", 3, 0, targets=[[0, 1], [1, 0]]).tolist() == \
-        [[True, True, False], [True, True, False]]
+    assert make_design("custom", 3, 0, targets=[[0, 1], [1, 0]]).tolist() == [
+        [True, True, False],
+        [True, True, False],
+    ]
 
 
 def test_as_target_matrix_round_trip():
@@ -205,25 +232,28 @@ def test_as_target_matrix_round_trip():
 # ------------------------------------------------------------------ errors
 
 
-@pytest.mark.parametrize("name,d,params,message", [
-    ("nope", 3, {}, "unknown design 'nope'; allowed: leave-one-out, atomic"),
-    ("atomic", 3, {"K": 2}, "design 'atomic' has no parameter 'K'; allowed: (none)"),
-    ("random", 3, {"kk": 2}, "has no parameter 'kk'; allowed: K, k"),
-    ("random", 3, {"k": 4}, "k must be an integer in 1..3"),
-    ("random", 3, {"K": 0}, "K must be an integer >= 1"),
-    ("random", 3, {"K": 2.5}, "K must be an integer >= 1"),
-    ("paper-example", 4, {}, "defined for d = 3"),
-    ("leave-one-out", 1, {}, "needs d >= 2"),
-    ("blocks", 4, {"size": 1}, "size must be an integer >= 2"),
-    ("blocks", 4, {"size": 4}, "needs at least 2 blocks"),
-    ("blocks", 4, {"pattern": "x"}, "pattern must be"),
-    ("custom", 3, {}, "needs the parameter 'targets'"),
-    ("custom", 3, {"targets": [[0, 3]]}, "target index 3 out of range for d=3"),
-    ("custom", 3, {"targets": [[-1]]}, "non-negative"),
-    ("custom", 3, {"targets": [["a"]]}, "list of lists of node indices"),
-    ("custom", 3, {"targets": [[True, False]]}, "needs d = 3 columns"),
-    ("custom", 3, {"targets": []}, "at least one environment"),
-])
+@pytest.mark.parametrize(
+    "name,d,params,message",
+    [
+        ("nope", 3, {}, "unknown design 'nope'; allowed: leave-one-out, atomic"),
+        ("atomic", 3, {"K": 2}, "design 'atomic' has no parameter 'K'; allowed: (none)"),
+        ("random", 3, {"kk": 2}, "has no parameter 'kk'; allowed: K, k"),
+        ("random", 3, {"k": 4}, "k must be an integer in 1..3"),
+        ("random", 3, {"K": 0}, "K must be an integer >= 1"),
+        ("random", 3, {"K": 2.5}, "K must be an integer >= 1"),
+        ("paper-example", 4, {}, "defined for d = 3"),
+        ("leave-one-out", 1, {}, "needs d >= 2"),
+        ("blocks", 4, {"size": 1}, "size must be an integer >= 2"),
+        ("blocks", 4, {"size": 4}, "needs at least 2 blocks"),
+        ("blocks", 4, {"pattern": "x"}, "pattern must be"),
+        ("custom", 3, {}, "needs the parameter 'targets'"),
+        ("custom", 3, {"targets": [[0, 3]]}, "target index 3 out of range for d=3"),
+        ("custom", 3, {"targets": [[-1]]}, "non-negative"),
+        ("custom", 3, {"targets": [["a"]]}, "list of lists of node indices"),
+        ("custom", 3, {"targets": [[True, False]]}, "needs d = 3 columns"),
+        ("custom", 3, {"targets": []}, "at least one environment"),
+    ],
+)
 def test_bad_designs_raise_clear_errors(name, d, params, message):
     with pytest.raises(MncrlError) as info:
         make_design(name, d, 0, **params)
@@ -238,8 +268,16 @@ def test_bad_design_seed():
 def test_design_params_lists_parameters():
     assert design_params("random") == ("K", "k")
     assert design_params("blocks") == ("size", "pattern")
-    assert set(DESIGNS) == {"leave-one-out", "atomic", "paper-example", "random", "separating",
-                            "separating-bits", "blocks", "custom"}
+    assert set(DESIGNS) == {
+        "leave-one-out",
+        "atomic",
+        "paper-example",
+        "random",
+        "separating",
+        "separating-bits",
+        "blocks",
+        "custom",
+    }
 
 
 def test_intervention_validation():

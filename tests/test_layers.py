@@ -28,8 +28,12 @@ def imports(path: Path, known: set[str]) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             out |= {a.name for a in node.names if a.name.split(".")[0] == "mncrl"}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 \
-                and node.module.split(".")[0] == "mncrl":
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.level == 0
+            and node.module.split(".")[0] == "mncrl"
+        ):
             for alias in node.names:
                 full = f"{node.module}.{alias.name}"
                 out.add(full if full in known else node.module)
@@ -52,7 +56,7 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(edges.get(node, ())):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state and (cycle := visit(nxt)):
                 return cycle
         stack.pop()
@@ -79,8 +83,15 @@ def test_the_package_has_no_import_cycle():
 
 def test_low_layers_do_not_import_high_ones():
     edges = graph()
-    low = ["mncrl.errors", "mncrl.threads", "mncrl.data", "mncrl.environments",
-           "mncrl.estimators.base", "mncrl.metrics", "mncrl.interventions"]
+    low = [
+        "mncrl.errors",
+        "mncrl.threads",
+        "mncrl.data",
+        "mncrl.environments",
+        "mncrl.estimators.base",
+        "mncrl.metrics",
+        "mncrl.interventions",
+    ]
     high = {"mncrl.api", "mncrl.cli", "mncrl.config", "mncrl.experiments", "mncrl.claims"}
     for name in low:
         bad = {m for m in edges[name] if any(m == h or m.startswith(h + ".") for h in high)}

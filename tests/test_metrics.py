@@ -34,9 +34,9 @@ def test_mcc_hand_computed():
     Z = np.stack([a, b], axis=1)
     Zhat = np.stack([b, a + b], axis=1)
     C = metrics.abs_correlations(Z, Zhat)
-    np.testing.assert_allclose(C, [[0.0, 2 ** -0.5], [1.0, 2 ** -0.5]], atol=1e-12)
+    np.testing.assert_allclose(C, [[0.0, 2**-0.5], [1.0, 2**-0.5]], atol=1e-12)
     # best matching: Zhat0=b <-> Z1 (1.0), Zhat1 <-> Z0 (0.7071)
-    assert metrics.mcc(Z, Zhat) == pytest.approx((1 + 2 ** -0.5) / 2)
+    assert metrics.mcc(Z, Zhat) == pytest.approx((1 + 2**-0.5) / 2)
 
 
 def test_constant_column_counts_as_uncorrelated():

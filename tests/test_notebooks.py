@@ -14,8 +14,13 @@ import papermill
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LABELS = {"sv-paper": "Paper (sparse variance)", "icrl": "ICRL", "ica": "ICA",
-          "sv-best": "Sparse variance, moments (ours)", "subspace": "Subspace (ours)"}
+LABELS = {
+    "sv-paper": "Paper (sparse variance)",
+    "icrl": "ICRL",
+    "ica": "ICA",
+    "sv-best": "Sparse variance, moments (ours)",
+    "subspace": "Subspace (ours)",
+}
 GRIDS = {
     "fig2a": {"d": [3, 6, 10, 30]},
     "fig2b": {"p": [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]},
@@ -30,35 +35,62 @@ def synthetic_table(experiment: str, base_value: float = 0.8) -> pd.DataFrame:
     grid = GRIDS[experiment]
     keys = list(grid)
     rows = []
-    combos = [dict(zip(keys, c, strict=True)) for c in
-              np.array(np.meshgrid(*grid.values(), indexing="ij"), dtype=object)
-              .reshape(len(keys), -1).T]
+    combos = [
+        dict(zip(keys, c, strict=True))
+        for c in np.array(np.meshgrid(*grid.values(), indexing="ij"), dtype=object)
+        .reshape(len(keys), -1)
+        .T
+    ]
     for point in combos:
         cell = "_".join(f"{k}-{v}" for k, v in point.items())
         for j, label in enumerate(LABELS):
             for seed, offset in enumerate((-0.01, 0.01)):
                 for metric in ("mcc", "mcc_paper"):
-                    rows.append({"experiment": experiment, "cell": cell, "d": 6, "p": 0.75,
-                                 "n": 100000, "mechanism": "linear", "mixing_seed": 0,
-                                 **point, "seed": seed, "estimator": label, "metric": metric,
-                                 "value": base_value + 0.01 * j + offset})
+                    rows.append(
+                        {
+                            "experiment": experiment,
+                            "cell": cell,
+                            "d": 6,
+                            "p": 0.75,
+                            "n": 100000,
+                            "mechanism": "linear",
+                            "mixing_seed": 0,
+                            **point,
+                            "seed": seed,
+                            "estimator": label,
+                            "metric": metric,
+                            "value": base_value + 0.01 * j + offset,
+                        }
+                    )
     return pd.DataFrame(rows)
 
 
-def run_notebook(name: str, tmp_path: Path, metrics: dict, tables: dict | None = None,
-                 estimators: dict = LABELS) -> Path:
+def run_notebook(
+    name: str, tmp_path: Path, metrics: dict, tables: dict | None = None, estimators: dict = LABELS
+) -> Path:
     nb = jupytext.read(ROOT / "figures" / f"{name}.py")
     src = tmp_path / f"{name}.in.ipynb"
     jupytext.write(nb, src)
     out_stem = tmp_path / "figures" / name
     out_stem.parent.mkdir(exist_ok=True)
-    params = {"figure": name, "metrics": metrics, "claims_file": str(ROOT / "paper/claims.yaml"),
-              "out_stem": str(out_stem), "headline_metric": "mcc_paper",
-              "estimators": estimators}
+    params = {
+        "figure": name,
+        "metrics": metrics,
+        "claims_file": str(ROOT / "paper/claims.yaml"),
+        "out_stem": str(out_stem),
+        "headline_metric": "mcc_paper",
+        "estimators": estimators,
+    }
     if tables is not None:
         params["tables"] = tables
-    papermill.execute_notebook(str(src), str(tmp_path / f"{name}.ipynb"), parameters=params,
-                               kernel_name="python3", cwd=str(tmp_path), progress_bar=False)
+    papermill.execute_notebook(
+        str(src),
+        str(tmp_path / f"{name}.ipynb"),
+        parameters=params,
+        kernel_name="python3",
+        cwd=str(tmp_path),
+        progress_bar=False,
+    )
     for ext in ("pdf", "png", "md"):
         assert Path(f"{out_stem}.{ext}").stat().st_size > 100
     return out_stem
@@ -124,8 +156,12 @@ A4_PROBABILITY = {1: 0.1, 2: 0.6, 3: 0.9}
 
 
 def coverage_problems() -> list[dict]:
-    random = [{"design": "random", "K": K, "k": k, "draw": r, "a4": r == 0}
-              for K in (4, 8) for k in (1, 2, 3) for r in (0, 1)]
+    random = [
+        {"design": "random", "K": K, "k": k, "draw": r, "a4": r == 0}
+        for K in (4, 8)
+        for k in (1, 2, 3)
+        for r in (0, 1)
+    ]
     return random + [{"design": "leave-one-out", "K": 4, "k": 3, "draw": 0, "a4": True}]
 
 
@@ -146,17 +182,41 @@ def coverage_metrics() -> pd.DataFrame:
         for seed in (0, 1):
             for label in COVERAGE_LABELS:
                 for metric, value in problem_metrics(label, q["a4"]).items():
-                    rows.append({"experiment": "coverage", "cell": f"d-4_K-{q['K']}",
-                                 "level": "problem", "d": 4, "design": q["design"],
-                                 "design_id": design_id, "draw": q["draw"], "K": q["K"],
-                                 "k": q["k"], "a4_satisfied": q["a4"],
-                                 "n_unidentifiable": 0 if q["a4"] else 2, "seed": seed,
-                                 "estimator": label, "status": "ok", "metric": metric,
-                                 "value": value})
+                    rows.append(
+                        {
+                            "experiment": "coverage",
+                            "cell": f"d-4_K-{q['K']}",
+                            "level": "problem",
+                            "d": 4,
+                            "design": q["design"],
+                            "design_id": design_id,
+                            "draw": q["draw"],
+                            "K": q["K"],
+                            "k": q["k"],
+                            "a4_satisfied": q["a4"],
+                            "n_unidentifiable": 0 if q["a4"] else 2,
+                            "seed": seed,
+                            "estimator": label,
+                            "status": "ok",
+                            "metric": metric,
+                            "value": value,
+                        }
+                    )
     for metric, threshold in (("rate_recovered_a4", 0.05), ("rate_recovered_a4_strict", 1e-3)):
-        rows.append({"experiment": "coverage", "cell": "d-4_all", "level": "summary", "d": 4,
-                     "design": "all", "estimator": "subspace", "status": "ok",
-                     "metric": metric, "value": 1.0, "threshold": threshold})
+        rows.append(
+            {
+                "experiment": "coverage",
+                "cell": "d-4_all",
+                "level": "summary",
+                "d": 4,
+                "design": "all",
+                "estimator": "subspace",
+                "status": "ok",
+                "metric": metric,
+                "value": 1.0,
+                "threshold": threshold,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -167,10 +227,20 @@ def coverage_phase() -> pd.DataFrame:
         random = design == "random"
         for label in sorted(COVERAGE_LABELS):
             rec = 0.0 if label == "ica" else 0.5 if random else 1.0
-            rows.append({"d": 4, "K": K, "k": k, "design": design, "estimator": label,
-                         "problems": 4 if random else 2, "designs": 2 if random else 1,
-                         "a4_fraction": 0.5 if random else 1.0, "recovered_fraction": rec,
-                         "a4_probability": A4_PROBABILITY[k] if random else np.nan})
+            rows.append(
+                {
+                    "d": 4,
+                    "K": K,
+                    "k": k,
+                    "design": design,
+                    "estimator": label,
+                    "problems": 4 if random else 2,
+                    "designs": 2 if random else 1,
+                    "a4_fraction": 0.5 if random else 1.0,
+                    "recovered_fraction": rec,
+                    "a4_probability": A4_PROBABILITY[k] if random else np.nan,
+                }
+            )
     return pd.DataFrame(rows).sort_values(["d", "K", "k", "design", "estimator"])
 
 

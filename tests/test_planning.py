@@ -22,9 +22,12 @@ def _repaired(targets, d, additions):
     return T
 
 
-designs = st.integers(1, 9).flatmap(lambda d: st.tuples(
-    st.just(d),
-    st.lists(st.lists(st.integers(0, d - 1), unique=True, max_size=d), max_size=2 * d + 2)))
+designs = st.integers(1, 9).flatmap(
+    lambda d: st.tuples(
+        st.just(d),
+        st.lists(st.lists(st.integers(0, d - 1), unique=True, max_size=d), max_size=2 * d + 2),
+    )
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -52,9 +55,14 @@ def test_recoverable_latents_are_those_without_unseparated_pairs(design):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(2, 8).flatmap(lambda d: st.lists(
-    st.tuples(st.integers(0, d - 1), st.integers(0, d - 1)).filter(lambda p: p[0] != p[1]),
-    min_size=1).map(lambda pairs: (d, pairs))))
+@given(
+    st.integers(2, 8).flatmap(
+        lambda d: st.lists(
+            st.tuples(st.integers(0, d - 1), st.integers(0, d - 1)).filter(lambda p: p[0] != p[1]),
+            min_size=1,
+        ).map(lambda pairs: (d, pairs))
+    )
+)
 def test_best_cut_is_a_local_optimum_that_separates_something(case):
     d, pairs = case
     U = np.zeros((d, d), dtype=bool)
@@ -63,8 +71,8 @@ def test_best_cut_is_a_local_optimum_that_separates_something(case):
     cut = planning.best_cut(U)
     gain = planning.cut_gain(U, cut)
     assert gain >= 1
-    assert gain >= max(int(U[j].sum()) for j in range(d))          # no worse than a singleton
-    for v in range(d):                                              # no single flip improves
+    assert gain >= max(int(U[j].sum()) for j in range(d))  # no worse than a singleton
+    for v in range(d):  # no single flip improves
         flipped = cut.copy()
         flipped[v] = ~flipped[v]
         assert planning.cut_gain(U, flipped) <= gain
@@ -89,8 +97,14 @@ def test_no_smaller_design_exists(d):
 def test_known_cases():
     blocks = [[0, 1], [0, 1], [2, 3], [2, 3], [4, 5], [4, 5]]
     check = planning.check_design(blocks)
-    assert not check.identifiable and check.unseparated == ((0, 1), (1, 0), (2, 3), (3, 2),
-                                                              (4, 5), (5, 4))
+    assert not check.identifiable and check.unseparated == (
+        (0, 1),
+        (1, 0),
+        (2, 3),
+        (3, 2),
+        (4, 5),
+        (5, 4),
+    )
     assert check.proposed_additions == ((0, 2, 4), (1, 3, 5)) and check.lower_bound == 2
     assert check.recoverable == ()
     # the paper's Example 1 and leave-one-out: identifiable, nothing to add
@@ -100,7 +114,7 @@ def test_known_cases():
     # nested targets: 0 is separated from 1 and 2 (environment [0]), 1 and 2 are not from 0
     c = planning.check_design([[0, 1, 2], [0, 1], [0]])
     assert c.unseparated == ((1, 0), (2, 0), (2, 1)) and c.recoverable == (0,)
-    assert len(c.proposed_additions) == 2          # (2,1) and (1,0) need opposite memberships
+    assert len(c.proposed_additions) == 2  # (2,1) and (1,0) need opposite memberships
     # an empty design: a fresh minimum separating system (Sperner: 5 environments for d = 10)
     assert len(planning.propose_additions([], 10)) == 5
     # an unused latent: d given larger than the largest index
@@ -110,9 +124,16 @@ def test_known_cases():
 
 def test_to_dict_is_the_cli_json():
     out = planning.check_design([[0], [0, 1]]).to_dict()
-    assert out == {"identifiable": False, "d": 2, "n_environments": 2, "unseparated": [[1, 0]],
-                   "recoverable_latents": [0], "proposed_additions": [[1]],
-                   "additions_lower_bound": 1, "method": "greedy"}
+    assert out == {
+        "identifiable": False,
+        "d": 2,
+        "n_environments": 2,
+        "unseparated": [[1, 0]],
+        "recoverable_latents": [0],
+        "proposed_additions": [[1]],
+        "additions_lower_bound": 1,
+        "method": "greedy",
+    }
 
 
 def test_bad_inputs():

@@ -56,12 +56,15 @@ def test_topological_order_of_unordered_dag():
     assert all(pos[i] < pos[j] for i, j in zip(*np.nonzero(A), strict=True))
 
 
-@pytest.mark.parametrize("edges,message", [
-    ([(0, 1), (1, 2), (2, 0)], "cycle"),
-    ([(0, 5)], "outside 0..2"),
-    ([(1, 1)], "self-loop"),
-    ([(0, 1, 2)], "(parent, child) pair"),
-])
+@pytest.mark.parametrize(
+    "edges,message",
+    [
+        ([(0, 1), (1, 2), (2, 0)], "cycle"),
+        ([(0, 5)], "outside 0..2"),
+        ([(1, 1)], "self-loop"),
+        ([(0, 1, 2)], "(parent, child) pair"),
+    ],
+)
 def test_bad_edge_lists(edges, message):
     with pytest.raises(MncrlError, match=message.replace("(", r"\(").replace(")", r"\)")):
         scm.edges_to_adjacency(edges, 3)
@@ -70,8 +73,9 @@ def test_bad_edge_lists(edges, message):
 # ------------------------------------------------------------------ noise
 
 
-@pytest.mark.parametrize("kind,excess_kurtosis", [("gaussian", 0.0), ("uniform", -1.2),
-                                                  ("laplace", 3.0)])
+@pytest.mark.parametrize(
+    "kind,excess_kurtosis", [("gaussian", 0.0), ("uniform", -1.2), ("laplace", 3.0)]
+)
 def test_noise_has_the_requested_std_and_shape(kind, excess_kurtosis):
     x = scm.sample_noise(rng(4), kind, 0.3, (400_000,))
     assert abs(x.mean()) < 5 * 0.3 / np.sqrt(x.size)
@@ -103,8 +107,9 @@ def test_linear_observational_covariance():
     d, n, std = 5, 400_000, 0.1
     B = _linear_setup(d)
     eta = scm.sample_noise(rng(5), "gaussian", std, (n, d))
-    Z = scm.sample_latents(mechanism="linear", B=B, eta=eta, targets=np.zeros(d, bool),
-                           intervention=Intervention())
+    Z = scm.sample_latents(
+        mechanism="linear", B=B, eta=eta, targets=np.zeros(d, bool), intervention=Intervention()
+    )
     M = np.linalg.inv(np.eye(d) - B)
     expected = std**2 * M.T @ M  # Z = eta M (rows)
     assert np.linalg.norm(np.cov(Z.T) - expected) / np.linalg.norm(expected) < 0.02
@@ -117,8 +122,9 @@ def test_do_intervention_is_exactly_constant_and_cuts_parents():
     B = _linear_setup(d)
     eta = scm.sample_noise(rng(6), "gaussian", 0.1, (n, d))
     T = np.array([False, True, False, True, False])
-    Z = scm.sample_latents(mechanism="linear", B=B, eta=eta, targets=T,
-                           intervention=Intervention("do", do_value=1.5))
+    Z = scm.sample_latents(
+        mechanism="linear", B=B, eta=eta, targets=T, intervention=Intervention("do", do_value=1.5)
+    )
     assert np.all(Z[:, T] == 1.5)
     free = ~T
     assert np.all(Z[:, free].std(axis=0) > 0.05)
@@ -129,8 +135,14 @@ def test_do_intervention_is_exactly_constant_and_cuts_parents():
 def test_per_node_do_values():
     B = _linear_setup(3)
     eta = scm.sample_noise(rng(), "gaussian", 1.0, (100, 3))
-    Z = scm.sample_latents(mechanism="linear", B=B, eta=eta, targets=np.array([1, 0, 1], bool),
-                           intervention=Intervention(), do_values=np.array([2.0, 9.0, 3.0]))
+    Z = scm.sample_latents(
+        mechanism="linear",
+        B=B,
+        eta=eta,
+        targets=np.array([1, 0, 1], bool),
+        intervention=Intervention(),
+        do_values=np.array([2.0, 9.0, 3.0]),
+    )
     assert np.all(Z[:, 0] == 2.0) and np.all(Z[:, 2] == 3.0)
 
 
@@ -174,8 +186,9 @@ def _paper_graph():
 def test_scm1_structural_equations():
     B = _paper_graph()
     eta = scm.sample_noise(rng(9), "gaussian", 0.1, (10_000, 6))
-    Z = scm.sample_latents(mechanism="scm1", B=B, eta=eta, targets=np.zeros(6, bool),
-                           intervention=Intervention())
+    Z = scm.sample_latents(
+        mechanism="scm1", B=B, eta=eta, targets=np.zeros(6, bool), intervention=Intervention()
+    )
     z = Z.T
     assert np.allclose(z[0], eta[:, 0])
     assert np.allclose(z[1], z[0] ** 2 + eta[:, 1])
@@ -193,8 +206,15 @@ def test_scm2_leave_one_out_environments_are_finite_and_follow_the_equations(var
     for e in range(6):
         T = np.ones(6, bool)
         T[e] = False
-        Z = scm.sample_latents(mechanism="scm2", B=B, eta=eta, targets=T,
-                               intervention=Intervention(), scm2_variant=variant, env_index=e)
+        Z = scm.sample_latents(
+            mechanism="scm2",
+            B=B,
+            eta=eta,
+            targets=T,
+            intervention=Intervention(),
+            scm2_variant=variant,
+            env_index=e,
+        )
         assert np.isfinite(Z).all()
         assert np.all(Z[:, T] == 1.0) and Z[:, e].std() > 0.05
         z = [Z[:, i] for i in range(6)]
@@ -224,8 +244,14 @@ def test_scm2_observational_domain_error_names_node_and_environment():
     B = _paper_graph()
     eta = scm.sample_noise(rng(12), "gaussian", 0.1, (10_000, 6))
     with pytest.raises(MncrlError) as info:
-        scm.sample_latents(mechanism="scm2", B=B, eta=eta, targets=np.zeros(6, bool),
-                           intervention=Intervention(), env_index=6)
+        scm.sample_latents(
+            mechanism="scm2",
+            B=B,
+            eta=eta,
+            targets=np.zeros(6, bool),
+            intervention=Intervention(),
+            env_index=6,
+        )
     msg = str(info.value)
     assert "node 2 (Z3" in msg and "environment 6" in msg and "sqrt of a negative" in msg
     assert "observational" in msg
@@ -233,11 +259,21 @@ def test_scm2_observational_domain_error_names_node_and_environment():
 
 def test_scm2_needs_six_nodes_and_unknown_mechanism():
     with pytest.raises(MncrlError, match="defined for d = 6"):
-        scm.sample_latents(mechanism="scm2", B=np.zeros((3, 3)), eta=np.zeros((2, 3)),
-                           targets=np.zeros(3, bool), intervention=Intervention())
+        scm.sample_latents(
+            mechanism="scm2",
+            B=np.zeros((3, 3)),
+            eta=np.zeros((2, 3)),
+            targets=np.zeros(3, bool),
+            intervention=Intervention(),
+        )
     with pytest.raises(MncrlError, match="unknown mechanism 'tanh'; allowed: linear, scm1, scm2"):
-        scm.sample_latents(mechanism="tanh", B=np.zeros((3, 3)), eta=np.zeros((2, 3)),
-                           targets=np.zeros(3, bool), intervention=Intervention())
+        scm.sample_latents(
+            mechanism="tanh",
+            B=np.zeros((3, 3)),
+            eta=np.zeros((2, 3)),
+            targets=np.zeros(3, bool),
+            intervention=Intervention(),
+        )
     with pytest.raises(MncrlError, match="unknown scm2 variant"):
         scm.scm2_mechanism("other")
 
@@ -246,5 +282,6 @@ def test_scm1_overflow_is_reported_not_returned():
     B = _paper_graph()
     eta = np.full((4, 6), 1e100)
     with pytest.raises(MncrlError, match="mechanism 'scm1': node 2 .* overflow"):
-        scm.sample_latents(mechanism="scm1", B=B, eta=eta, targets=np.zeros(6, bool),
-                           intervention=Intervention())
+        scm.sample_latents(
+            mechanism="scm1", B=B, eta=eta, targets=np.zeros(6, bool), intervention=Intervention()
+        )

@@ -50,8 +50,9 @@ def population_moments(ds, scenario):
 
 
 def test_shapes_dtypes_and_meta():
-    s = Scenario(d=5, m=7, n=300, design="random", design_params={"K": 4, "k": 2},
-                 observational=True)
+    s = Scenario(
+        d=5, m=7, n=300, design="random", design_params={"K": 4, "k": 2}, observational=True
+    )
     ds = simulate(s, 3)
     assert ds.X.shape == (5 * 300, 7) and ds.Z.shape == (5 * 300, 5) and ds.L.shape == (5, 7)
     assert ds.X.dtype == np.float32 and ds.Z.dtype == np.float32 and ds.L.dtype == np.float64
@@ -80,11 +81,14 @@ def test_default_scenario_is_the_papers_leave_one_out_design():
     assert assumption4(ds.targets).satisfied
 
 
-@pytest.mark.parametrize("design,params", [("leave-one-out", {}), ("atomic", {}),
-                                           ("separating", {}), ("random", {"K": 5, "k": 2})])
+@pytest.mark.parametrize(
+    "design,params",
+    [("leave-one-out", {}), ("atomic", {}), ("separating", {}), ("random", {"K": 5, "k": 2})],
+)
 def test_do_targets_are_exactly_constant_and_the_rest_vary(design, params):
-    s = Scenario(d=6, n=3_000, design=design, design_params=params, do_value=0.75,
-                 observational=True)
+    s = Scenario(
+        d=6, n=3_000, design=design, design_params=params, do_value=0.75, observational=True
+    )
     ds = simulate(s, 1)
     for k, t in enumerate(ds.targets):
         Zk = ds.Z[ds.env == k]
@@ -95,9 +99,22 @@ def test_do_targets_are_exactly_constant_and_the_rest_vary(design, params):
 @pytest.mark.parametrize("intervention", ["do", "stochastic", "soft"])
 @pytest.mark.parametrize("obs_noise", [0.0, 0.05])
 def test_per_environment_moments_of_x_match_the_population(intervention, obs_noise):
-    s = Scenario(d=4, m=5, n=200_000, p=0.8, design="random", design_params={"K": 3, "k": 2},
-                 intervention=intervention, shift=0.6, scale=1.5, weight_scale=0.3,
-                 observational=True, obs_noise=obs_noise, mixing="gaussian", condition=5.0)
+    s = Scenario(
+        d=4,
+        m=5,
+        n=200_000,
+        p=0.8,
+        design="random",
+        design_params={"K": 3, "k": 2},
+        intervention=intervention,
+        shift=0.6,
+        scale=1.5,
+        weight_scale=0.3,
+        observational=True,
+        obs_noise=obs_noise,
+        mixing="gaussian",
+        condition=5.0,
+    )
     ds = simulate(s, 7)
     for k, (mean, cov) in enumerate(population_moments(ds, s)):
         Xk = ds.X[ds.env == k].astype(np.float64)
@@ -163,8 +180,10 @@ def test_scm2_observational_environment_is_a_clear_error():
 
 
 def test_scm1_simulates_on_paper_and_random_graphs():
-    for s in (Scenario(graph="paper-nonlinear", mechanism="scm1", n=1_000, observational=True),
-              Scenario(d=5, mechanism="scm1", n=1_000, design="atomic")):
+    for s in (
+        Scenario(graph="paper-nonlinear", mechanism="scm1", n=1_000, observational=True),
+        Scenario(d=5, mechanism="scm1", n=1_000, design="atomic"),
+    ):
         ds = simulate(s, 0)
         assert np.isfinite(ds.X).all()
 
@@ -179,9 +198,17 @@ def _digest(ds) -> str:
     return h.hexdigest()
 
 
-RICH = Scenario(d=5, m=6, n=1_000, design="random", design_params={"K": 6, "k": 2},
-                intervention="stochastic", observational=True, obs_noise=0.01,
-                mixing="orthogonal")
+RICH = Scenario(
+    d=5,
+    m=6,
+    n=1_000,
+    design="random",
+    design_params={"K": 6, "k": 2},
+    intervention="stochastic",
+    observational=True,
+    obs_noise=0.01,
+    mixing="orthogonal",
+)
 
 
 def test_same_seed_is_bit_identical():
@@ -191,13 +218,20 @@ def test_same_seed_is_bit_identical():
 def test_bit_identical_in_a_fresh_process():
     # Same machine and BLAS configuration (the environment is inherited: OPENBLAS_CORETYPE
     # selects LAPACK kernels whose last bits can differ); a different hash seed.
-    code = ("import hashlib, numpy as np; from mncrl.simulation import Scenario, simulate; "
-            f"ds = simulate(Scenario.from_dict({RICH.to_dict()!r}), 11); h = hashlib.sha256()\n"
-            "for a in (ds.X, ds.Z, ds.env, ds.L, ds.targets, ds.meta['adjacency']):\n"
-            "    h.update(np.ascontiguousarray(a).tobytes())\n"
-            "print(h.hexdigest())")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONHASHSEED": "123"})
+    code = (
+        "import hashlib, numpy as np; from mncrl.simulation import Scenario, simulate; "
+        f"ds = simulate(Scenario.from_dict({RICH.to_dict()!r}), 11); h = hashlib.sha256()\n"
+        "for a in (ds.X, ds.Z, ds.env, ds.L, ds.targets, ds.meta['adjacency']):\n"
+        "    h.update(np.ascontiguousarray(a).tobytes())\n"
+        "print(h.hexdigest())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONHASHSEED": "123"},
+    )
     assert out.stdout.strip() == _digest(simulate(RICH, 11))
 
 
@@ -256,16 +290,23 @@ def test_paired_noise_reuses_the_same_draws_in_every_environment():
 
 
 def test_scenario_round_trip_and_hashable():
-    s = Scenario(d=3, graph="custom", edges=[[0, 1], [1, 2]], design="custom",
-                 design_params={"targets": [[0, 1], [2]]}, weight_range=[0.5, 2])
+    s = Scenario(
+        d=3,
+        graph="custom",
+        edges=[[0, 1], [1, 2]],
+        design="custom",
+        design_params={"targets": [[0, 1], [2]]},
+        weight_range=[0.5, 2],
+    )
     assert s.edges == ((0, 1), (1, 2)) and s.weight_range == (0.5, 2.0)
     assert s.design_kwargs == {"targets": [[0, 1], [2]]}
     assert Scenario.from_dict(s.to_dict()) == s
     assert hash(Scenario.from_dict(s.to_dict())) == hash(s)
     assert {s: 1}[Scenario(**{**s.to_dict()})] == 1
     assert Scenario(design_params=None) == Scenario()  # an empty YAML value
-    assert Scenario(design_params={"K": 3, "k": 1}, design="random") == \
-        Scenario(design_params=(("k", 1), ("K", 3)), design="random")
+    assert Scenario(design_params={"K": 3, "k": 1}, design="random") == Scenario(
+        design_params=(("k", 1), ("K", 3)), design="random"
+    )
 
 
 def test_from_dict_unknown_key_lists_the_allowed_keys():
@@ -277,43 +318,46 @@ def test_from_dict_unknown_key_lists_the_allowed_keys():
         Scenario.from_dict([("d", 3)])
 
 
-@pytest.mark.parametrize("values,message", [
-    ({"d": 0}, "d must be an integer >= 1"),
-    ({"d": 2.5}, "d must be an integer >= 1"),
-    ({"d": True}, "d must be an integer >= 1"),
-    ({"n": 0}, "n must be an integer >= 1"),
-    ({"m": 3}, "m (observed dimension, 3) must be >= d (latent dimension, 6)"),
-    ({"p": 1.5}, "p must be a probability in [0, 1]"),
-    ({"p": "high"}, "p must be a probability"),
-    ({"noise_std": 0}, "noise_std must be a number > 0"),
-    ({"noise_std": float("nan")}, "noise_std must be a number > 0"),
-    ({"scale": -1}, "scale must be a number > 0"),
-    ({"condition": 0.5}, "condition must be a number >= 1"),
-    ({"obs_noise": -0.1}, "obs_noise must be a number >= 0"),
-    ({"mechanism": "tanh"}, "mechanism must be one of linear, scm1, scm2; got 'tanh'"),
-    ({"noise": "cauchy"}, "noise must be one of gaussian, uniform, laplace"),
-    ({"design": "nope"}, "design must be one of leave-one-out, atomic"),
-    ({"intervention": "hard"}, "intervention must be one of do, stochastic, soft"),
-    ({"mixing": "sparse"}, "mixing must be one of paper, gaussian, orthogonal"),
-    ({"graph": "tree"}, "graph must be one of erdos-renyi, paper-nonlinear, custom"),
-    ({"dtype": "float16"}, "dtype must be one of float32, float64"),
-    ({"observational": "yes"}, "observational must be true or false"),
-    ({"mixing_seed": -1}, "mixing_seed must be an integer >= 0"),
-    ({"design_seed": -3}, "design_seed must be an integer >= 0 or null"),
-    ({"weight_range": [1.0, 0.1]}, "weight_range must be a pair [low, high]"),
-    ({"weight_range": 0.5}, "weight_range must be a pair"),
-    ({"graph": "custom"}, "graph 'custom' needs edges"),
-    ({"edges": [[0, 1]]}, "edges are only used with graph 'custom'"),
-    ({"graph": "custom", "edges": [[0, 1], [1, 0]]}, "cycle"),
-    ({"graph": "custom", "edges": [[0, 9]]}, "outside 0..5"),
-    ({"graph": "custom", "edges": "0-1"}, "edges must be a list of [parent, child]"),
-    ({"graph": "paper-nonlinear", "d": 5}, "graph 'paper-nonlinear' has 6 nodes"),
-    ({"mechanism": "scm2"}, "mechanism 'scm2' is defined only on the paper's graph"),
-    ({"design": "random", "design_params": {"q": 1}}, "design 'random' has no parameter 'q'"),
-    ({"design": "random", "design_params": {"k": 9}}, "k must be an integer in 1..6"),
-    ({"design_params": 3}, "design_params must be a mapping"),
-    ({"design": "paper-example"}, "defined for d = 3"),
-])
+@pytest.mark.parametrize(
+    "values,message",
+    [
+        ({"d": 0}, "d must be an integer >= 1"),
+        ({"d": 2.5}, "d must be an integer >= 1"),
+        ({"d": True}, "d must be an integer >= 1"),
+        ({"n": 0}, "n must be an integer >= 1"),
+        ({"m": 3}, "m (observed dimension, 3) must be >= d (latent dimension, 6)"),
+        ({"p": 1.5}, "p must be a probability in [0, 1]"),
+        ({"p": "high"}, "p must be a probability"),
+        ({"noise_std": 0}, "noise_std must be a number > 0"),
+        ({"noise_std": float("nan")}, "noise_std must be a number > 0"),
+        ({"scale": -1}, "scale must be a number > 0"),
+        ({"condition": 0.5}, "condition must be a number >= 1"),
+        ({"obs_noise": -0.1}, "obs_noise must be a number >= 0"),
+        ({"mechanism": "tanh"}, "mechanism must be one of linear, scm1, scm2; got 'tanh'"),
+        ({"noise": "cauchy"}, "noise must be one of gaussian, uniform, laplace"),
+        ({"design": "nope"}, "design must be one of leave-one-out, atomic"),
+        ({"intervention": "hard"}, "intervention must be one of do, stochastic, soft"),
+        ({"mixing": "sparse"}, "mixing must be one of paper, gaussian, orthogonal"),
+        ({"graph": "tree"}, "graph must be one of erdos-renyi, paper-nonlinear, custom"),
+        ({"dtype": "float16"}, "dtype must be one of float32, float64"),
+        ({"observational": "yes"}, "observational must be true or false"),
+        ({"mixing_seed": -1}, "mixing_seed must be an integer >= 0"),
+        ({"design_seed": -3}, "design_seed must be an integer >= 0 or null"),
+        ({"weight_range": [1.0, 0.1]}, "weight_range must be a pair [low, high]"),
+        ({"weight_range": 0.5}, "weight_range must be a pair"),
+        ({"graph": "custom"}, "graph 'custom' needs edges"),
+        ({"edges": [[0, 1]]}, "edges are only used with graph 'custom'"),
+        ({"graph": "custom", "edges": [[0, 1], [1, 0]]}, "cycle"),
+        ({"graph": "custom", "edges": [[0, 9]]}, "outside 0..5"),
+        ({"graph": "custom", "edges": "0-1"}, "edges must be a list of [parent, child]"),
+        ({"graph": "paper-nonlinear", "d": 5}, "graph 'paper-nonlinear' has 6 nodes"),
+        ({"mechanism": "scm2"}, "mechanism 'scm2' is defined only on the paper's graph"),
+        ({"design": "random", "design_params": {"q": 1}}, "design 'random' has no parameter 'q'"),
+        ({"design": "random", "design_params": {"k": 9}}, "k must be an integer in 1..6"),
+        ({"design_params": 3}, "design_params must be a mapping"),
+        ({"design": "paper-example"}, "defined for d = 3"),
+    ],
+)
 def test_bad_scenario_values_are_named(values, message):
     with pytest.raises(MncrlError) as info:
         Scenario.from_dict(values)

@@ -80,8 +80,9 @@ def test_loss_terms_by_hand():
     assert t["diagonal"] == pytest.approx(diag, rel=1e-5)
     assert t["norm"] == pytest.approx((np.linalg.norm(W) - 1) ** 2, rel=1e-4)
     total = float(sv.total_loss(jnp.asarray(V), jnp.asarray(W), cfg))
-    assert total == pytest.approx(t["variance"] - t["support"] + 10 * t["diagonal"]
-                                  + 5 * t["norm"], rel=1e-5)
+    assert total == pytest.approx(
+        t["variance"] - t["support"] + 10 * t["diagonal"] + 5 * t["norm"], rel=1e-5
+    )
 
 
 def test_exact_final_loss_matches_the_training_loss():
@@ -129,8 +130,9 @@ def test_minibatch_variances_are_unbiased_and_both_routes_agree():
     V_cov = np.asarray(sv.variances_from_covariances(jnp.asarray(S), jnp.asarray(W)))
     V_proj = np.asarray(mb.batch_variances(jnp.asarray(Xb), jnp.asarray(mask), jnp.asarray(W)))
     np.testing.assert_allclose(V_cov, V_proj, rtol=1e-4, atol=1e-6)
-    expected = [[np.var(Xb[mask[:, k] > 0, k] @ W[:, j], ddof=1) for j in range(d)]
-                for k in range(K)]
+    expected = [
+        [np.var(Xb[mask[:, k] > 0, k] @ W[:, j], ddof=1) for j in range(d)] for k in range(K)
+    ]
     np.testing.assert_allclose(V_proj, expected, rtol=1e-4)
 
 
@@ -154,8 +156,9 @@ def test_shuffle_is_a_permutation(n, n_valid):
         assert abs(np.corrcoef(perm[:n_valid], np.arange(n_valid))[0, 1]) < 0.1
 
 
-@pytest.mark.parametrize("counts,B", [((1000, 1000, 1000), 128), ((1000, 640, 333), 128),
-                                      ((50, 50), 64)])
+@pytest.mark.parametrize(
+    "counts,B", [((1000, 1000, 1000), 128), ((1000, 640, 333), 128), ((50, 50), 64)]
+)
 def test_one_epoch_visits_every_row_once(counts, B):
     import jax
     import jax.numpy as jnp
@@ -289,8 +292,9 @@ def test_unequal_environment_sizes_recover():
     problem has an objective bias of amari ~0.025 in minibatch mode, MCC 0.98 with equal sizes)."""
     tr, te = paper_split(0, n=40_000, d=4, L=reference_mixing(4))
     rng = np.random.default_rng(0)
-    envs = [e[: int(len(e) * f)] for e, f in zip(tr.split_envs(), rng.uniform(0.3, 1, 4),
-                                                 strict=True)]
+    envs = [
+        e[: int(len(e) * f)] for e, f in zip(tr.split_envs(), rng.uniform(0.3, 1, 4), strict=True)
+    ]
     assert len({len(e) for e in envs}) == 4
     _, equal = _recovered(tr.split_envs(), tr.L, te.Z, te.X, te.env, **sv.PRESETS["reference"])
     for preset, need in (("reference", min(equal, 0.99) - 0.01), ("best", 0.99)):
@@ -305,8 +309,14 @@ def test_unequal_environment_sizes_recover():
 def test_more_environments_than_latents():
     d = 4
     loo = [[j for j in range(d) if j != i] for i in range(d)]
-    tr, te = paper_split(0, n=20_000, d=d, L=reference_mixing(d), design="custom",
-                         design_params={"targets": loo + loo})
+    tr, te = paper_split(
+        0,
+        n=20_000,
+        d=d,
+        L=reference_mixing(d),
+        design="custom",
+        design_params={"targets": loo + loo},
+    )
     assert tr.n_envs == 2 * d
     f, score = _recovered(tr.split_envs(), tr.L, te.Z, te.X, te.env, **sv.PRESETS["best"])
     assert np.asarray(f.info["variances"]).shape == (2 * d, d)
@@ -336,10 +346,12 @@ def test_invariance_to_environment_order_and_scale():
     envs = tr.split_envs()
     base, score = _recovered(envs, tr.L, te.Z, te.X, te.env, **sv.PRESETS["best"])
     order = [2, 0, 3, 1]
-    permuted, score_p = _recovered([envs[k] for k in order], tr.L, te.Z, te.X, te.env,
-                                   **sv.PRESETS["best"])
-    scaled, score_s = _recovered([3.0 * e for e in envs], tr.L, te.Z, te.X, te.env,
-                                 **sv.PRESETS["best"])
+    permuted, score_p = _recovered(
+        [envs[k] for k in order], tr.L, te.Z, te.X, te.env, **sv.PRESETS["best"]
+    )
+    scaled, score_s = _recovered(
+        [3.0 * e for e in envs], tr.L, te.Z, te.X, te.env, **sv.PRESETS["best"]
+    )
     assert score >= 0.99
     assert abs(score_p - score) <= 1e-3 and abs(score_s - score) <= 1e-3
     # the recovered latents agree with each other up to permutation and scale

@@ -28,8 +28,13 @@ def _simulate(seed=0, **kw):
 def _a4_random(d, K, k=None):
     """The first design seed whose random design satisfies Assumption 4 (deterministic)."""
     for s in range(200):
-        sc = Scenario(d=d, design="random", design_params={"K": K, **({"k": k} if k else {})},
-                      design_seed=s, n=10)
+        sc = Scenario(
+            d=d,
+            design="random",
+            design_params={"K": K, **({"k": k} if k else {})},
+            design_seed=s,
+            n=10,
+        )
         if assumption4(simulate(sc, 0).targets).satisfied:
             return s
     raise AssertionError("no Assumption-4 random design found")
@@ -45,7 +50,7 @@ def _assert_recovered(ds, fit):
     keep = ds.targets.any(axis=1)
     perm = metrics.matching_from_mixing(ds.L, fit.unmixing)
     assert metrics.target_f1(ds.targets[keep], fit.targets[keep], perm) == 1.0
-    assert not fit.targets[~keep].any()          # observational rows: no targets
+    assert not fit.targets[~keep].any()  # observational rows: no targets
     return mcc, amari
 
 
@@ -68,8 +73,9 @@ def test_recovers_every_seed(d, design):
     if design == "random":
         params, dseed = {"K": 2 * d}, _a4_random(d, 2 * d)
     for seed in range(5):
-        ds, envs = _simulate(seed, d=d, n=5000, design=design, design_params=params,
-                             design_seed=dseed)
+        ds, envs = _simulate(
+            seed, d=d, n=5000, design=design, design_params=params, design_seed=dseed
+        )
         fit = subspace.fit(envs, latent_dim=d)
         _assert_recovered(ds, fit)
 
@@ -122,16 +128,25 @@ def test_exact_on_noiseless_float64():
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.integers(2, 5).flatmap(lambda d: st.tuples(
-    st.just(d), st.lists(st.lists(st.booleans(), min_size=d, max_size=d), min_size=1,
-                         max_size=2 * d + 1))), st.integers(0, 3))
+@given(
+    st.integers(2, 5).flatmap(
+        lambda d: st.tuples(
+            st.just(d),
+            st.lists(
+                st.lists(st.booleans(), min_size=d, max_size=d), min_size=1, max_size=2 * d + 1
+            ),
+        )
+    ),
+    st.integers(0, 3),
+)
 def test_property_design_decides(design, seed):
     """Any design, noiseless float64 data: the latents are recovered exactly when the design
     satisfies Assumption 4, and NotIdentifiableError carries the true signatures otherwise."""
     d, rows = design
     T = np.array(rows, dtype=bool)
-    ds, envs = _simulate(seed, d=d, n=200, design="custom", design_params={"targets": rows},
-                         dtype="float64", p=0.5)
+    ds, envs = _simulate(
+        seed, d=d, n=200, design="custom", design_params={"targets": rows}, dtype="float64", p=0.5
+    )
     rep = assumption4(T)
     if rep.satisfied:
         fit = subspace.fit(envs, latent_dim=d)
@@ -140,7 +155,7 @@ def test_property_design_decides(design, seed):
     else:
         with pytest.raises(NotIdentifiableError) as err:
             subspace.fit(envs, latent_dim=d)
-        if T.all(axis=0).any():                       # a latent that never varies
+        if T.all(axis=0).any():  # a latent that never varies
             assert "never varies" in str(err.value)
         else:
             assert _same_columns(err.value.targets, T)
@@ -163,7 +178,7 @@ def test_blocks_design_is_reported(d):
 
 
 def test_partially_identifiable_design_names_recovered_latents():
-    rows = [[0], [1], [2, 3], [2, 3, 0]]               # 2 and 3 always together
+    rows = [[0], [1], [2, 3], [2, 3, 0]]  # 2 and 3 always together
     ds, envs = _simulate(0, d=4, n=3000, design="custom", design_params={"targets": rows})
     with pytest.raises(NotIdentifiableError) as err:
         subspace.fit(envs, latent_dim=4)
@@ -184,8 +199,9 @@ def test_random_violating_designs_are_always_reported():
         if assumption4(T).satisfied:
             continue
         n_checked += 1
-        ds, envs = _simulate(n_checked, d=d, n=1000, design="custom",
-                             design_params={"targets": T.tolist()})
+        ds, envs = _simulate(
+            n_checked, d=d, n=1000, design="custom", design_params={"targets": T.tolist()}
+        )
         with pytest.raises(NotIdentifiableError):
             subspace.fit(envs, latent_dim=d)
 
@@ -211,14 +227,15 @@ def test_registry_and_api():
     est = estimators.get("subspace")
     assert est is subspace.ESTIMATOR and est.reports_targets and est.default_preset == "default"
     ds, _ = _simulate(0, d=4, n=2000, design="separating", observational=True)
-    fit = api.fit(ds, "subspace")                     # observational env set aside by the API
+    fit = api.fit(ds, "subspace")  # observational env set aside by the API
     assert fit.targets.shape == (len(ds.targets) - 1, 4)
     assert metrics.amari(ds.L, fit.unmixing) <= 1e-3
 
 
 def test_deterministic_and_key_ignored():
-    _, envs = _simulate(3, d=6, n=2000, design="random", design_params={"K": 12},
-                        design_seed=_a4_random(6, 12))
+    _, envs = _simulate(
+        3, d=6, n=2000, design="random", design_params={"K": 12}, design_seed=_a4_random(6, 12)
+    )
     a = subspace.fit(envs, latent_dim=6, seed=0)
     b = subspace.fit(envs, latent_dim=6, seed=123)
     assert np.array_equal(a.unmixing, b.unmixing) and np.array_equal(a.targets, b.targets)
@@ -240,8 +257,18 @@ def test_unit_pooled_variance_and_info():
     pooled = np.mean([np.var(z, axis=0, ddof=1) for z in Zhat], axis=0)
     np.testing.assert_allclose(pooled, 1.0, rtol=1e-3)
     info = fit.info
-    for key in ("signatures", "null_gap", "null_dims", "env_gaps", "assumption4", "reduced",
-                "regime", "noise_var", "test_margin", "timings"):
+    for key in (
+        "signatures",
+        "null_gap",
+        "null_dims",
+        "env_gaps",
+        "assumption4",
+        "reduced",
+        "regime",
+        "noise_var",
+        "test_margin",
+        "timings",
+    ):
         assert key in info
     assert info["assumption4"]["satisfied"] and info["null_dims"] == [1] * 6
     assert info["test_margin"]["accepted_max"] < 1 < info["test_margin"]["rejected_min"]
@@ -249,8 +276,9 @@ def test_unit_pooled_variance_and_info():
 
 
 def test_latent_dim_default_is_the_rank():
-    ds, envs = _simulate(0, d=4, m=7, n=2000, design="leave-one-out", mixing="gaussian",
-                         dtype="float64")
+    ds, envs = _simulate(
+        0, d=4, m=7, n=2000, design="leave-one-out", mixing="gaussian", dtype="float64"
+    )
     fit = subspace.fit(envs)
     assert fit.unmixing.shape == (7, 4) and fit.info["latent_dim"] == 4
 
@@ -258,16 +286,20 @@ def test_latent_dim_default_is_the_rank():
 def test_fit_moments_matches_fit():
     _, envs = _simulate(0, d=5, n=2000, design="separating")
     mom = subspace.moments(envs, 5)
-    np.testing.assert_array_equal(subspace.fit_moments(mom).unmixing,
-                                  subspace.fit(envs, latent_dim=5).unmixing)
+    np.testing.assert_array_equal(
+        subspace.fit_moments(mom).unmixing, subspace.fit(envs, latent_dim=5).unmixing
+    )
 
 
-@pytest.mark.parametrize("envs, match", [
-    ([], "non-empty"),
-    ([np.ones((10, 3)), np.ones((10, 4))], "expected"),
-    ([np.ones((1, 3)), np.ones((10, 3))], "at least 2"),
-    ([np.full((10, 3), np.nan), np.ones((10, 3))], "NaN"),
-])
+@pytest.mark.parametrize(
+    "envs, match",
+    [
+        ([], "non-empty"),
+        ([np.ones((10, 3)), np.ones((10, 4))], "expected"),
+        ([np.ones((1, 3)), np.ones((10, 3))], "at least 2"),
+        ([np.full((10, 3), np.nan), np.ones((10, 3))], "NaN"),
+    ],
+)
 def test_bad_input(envs, match):
     with pytest.raises(DataError, match=match):
         subspace.fit(envs, latent_dim=2)

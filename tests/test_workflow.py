@@ -39,8 +39,13 @@ def workflow_copy(dest: Path) -> Path:
     for item in ITEMS:
         src = ROOT / item
         if src.is_dir():
-            shutil.copytree(src, dest / item, ignore=shutil.ignore_patterns(
-                "*.pdf", "*.png", "*.md", "__pycache__", ".ipynb_checkpoints"))
+            shutil.copytree(
+                src,
+                dest / item,
+                ignore=shutil.ignore_patterns(
+                    "*.pdf", "*.png", "*.md", "__pycache__", ".ipynb_checkpoints"
+                ),
+            )
         else:
             shutil.copy(src, dest / item)
     shutil.copy(ROOT / "paper/claims.yaml", dest / "paper/claims.yaml")
@@ -48,11 +53,18 @@ def workflow_copy(dest: Path) -> Path:
 
 
 def snakemake(cwd: Path, *args, timeout=600, check=True):
-    proc = subprocess.run([SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "PYTHONHASHSEED": "0"})
+    proc = subprocess.run(
+        [SNAKEMAKE, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n"
-                             f"{proc.stderr[-4000:]}")
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+        )
     return proc
 
 
@@ -113,10 +125,10 @@ def test_smoke_run_produces_every_output(smoke_run):
     assert set(tables["fig4"]["mixing_seed"]) == {1, 2}
     assert set(tables["table1"]["mechanism"]) == {"scm1", "scm2"}
     assert set(tables["fig2c"]["estimator"]) == {"sv-paper", "sv-best", "subspace"}
-    assert set(tables["fig2a"]["estimator"]) == {"sv-paper", "icrl", "ica", "sv-best",
-                                                 "subspace"}
-    sub = tables["fig2a"][(tables["fig2a"]["estimator"] == "subspace")
-                          & (tables["fig2a"]["metric"] == "mcc")]
+    assert set(tables["fig2a"]["estimator"]) == {"sv-paper", "icrl", "ica", "sv-best", "subspace"}
+    sub = tables["fig2a"][
+        (tables["fig2a"]["estimator"] == "subspace") & (tables["fig2a"]["metric"] == "mcc")
+    ]
     assert sub["value"].min() > 0.999
     # claims: every claim evaluated; those about cells the smoke config lacks have no data
     claims = json.loads((wf / OUT / "claims.json").read_text())
@@ -150,15 +162,17 @@ def test_smoke_matches_fixture(smoke_run):
         pd.testing.assert_frame_equal(table, old, check_exact=True, check_dtype=False, obj=name)
     phase = pd.read_csv(wf / OUT / "coverage" / "phase.csv")
     old = pd.read_csv(FIXTURE / "coverage-phase.csv")
-    pd.testing.assert_frame_equal(phase[list(old.columns)], old, check_exact=True,
-                                  check_dtype=False, obj="phase")
+    pd.testing.assert_frame_equal(
+        phase[list(old.columns)], old, check_exact=True, check_dtype=False, obj="phase"
+    )
     new_claims = json.loads((wf / OUT / "claims.json").read_text())
     old_claims = json.loads((FIXTURE / "claims.json").read_text())
     assert new_claims["summary"] == old_claims["summary"]
     assert len(new_claims["claims"]) == len(old_claims["claims"])
     for new, old in zip(new_claims["claims"], old_claims["claims"], strict=True):
-        assert {k: v for k, v in new.items() if k != "note"} == \
-            {k: v for k, v in old.items() if k != "note"}, new["id"]
+        assert {k: v for k, v in new.items() if k != "note"} == {
+            k: v for k, v in old.items() if k != "note"
+        }, new["id"]
 
 
 def test_rerun_has_nothing_to_do(smoke_run):
@@ -186,9 +200,13 @@ def test_cores_1_gives_identical_tables(smoke_run, tmp_path):
 def test_killed_run_resumes_to_identical_tables(smoke_run, tmp_path):
     wf_a, _, _ = smoke_run
     wf_c = workflow_copy(tmp_path / "smoke-c")
-    proc = subprocess.Popen([SNAKEMAKE, *SMOKE, "--cores", "2", "metrics"], cwd=wf_c,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [SNAKEMAKE, *SMOKE, "--cores", "2", "metrics"],
+        cwd=wf_c,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 300
     try:
         while time.time() < deadline and proc.poll() is None:

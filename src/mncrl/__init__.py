@@ -4,8 +4,15 @@ from mncrl.errors import ConvergenceError, DataError, MncrlError, NotIdentifiabl
 
 __version__ = "0.1.0"
 
-__all__ = ["ConvergenceError", "DataError", "MncrlError", "NotIdentifiableError", "__version__",
-           "fit", "metrics"]
+__all__ = [
+    "ConvergenceError",
+    "DataError",
+    "MncrlError",
+    "NotIdentifiableError",
+    "__version__",
+    "fit",
+    "metrics",
+]
 
 
 def __getattr__(name):  # lazy: `import mncrl` (and `mncrl --help`) stay light

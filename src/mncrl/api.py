@@ -32,9 +32,17 @@ from mncrl.estimators.base import Fit
 from mncrl.threads import single_threaded_blas
 
 
-def fit(data, estimator: str = "sparse-variance", preset: str | None = None,
-        latent_dim: int | None = None, seed: int = 0, *, observational=None,
-        progress: bool = False, **overrides) -> Fit:
+def fit(
+    data,
+    estimator: str = "sparse-variance",
+    preset: str | None = None,
+    latent_dim: int | None = None,
+    seed: int = 0,
+    *,
+    observational=None,
+    progress: bool = False,
+    **overrides,
+) -> Fit:
     """Fit ``estimator`` to multi-environment data; see the module docstring for ``data``.
 
     ``preset`` selects a named hyper-parameter set (the estimator's default when None);
@@ -63,14 +71,26 @@ def fit(data, estimator: str = "sparse-variance", preset: str | None = None,
         result = est.fit(blocks, seed=int(seed), latent_dim=d, **kwargs)
     except TypeError as exc:  # a hyper-parameter the estimator does not take
         raise MncrlError(f"{estimator}: {exc}") from None
-    info = {**result.info, "estimator": est.name, "preset": preset_name, "seed": int(seed),
-            "latent_dim": d, "latent_dim_estimated": estimated,
-            "observational_envs": obs_envs}
+    info = {
+        **result.info,
+        "estimator": est.name,
+        "preset": preset_name,
+        "seed": int(seed),
+        "latent_dim": d,
+        "latent_dim_estimated": estimated,
+        "observational_envs": obs_envs,
+    }
     return Fit(unmixing=result.unmixing, targets=result.targets, info=info)
 
 
-def fit_many(problems, estimator: str = "sparse-variance", preset: str | None = None,
-             latent_dim: int | None = None, seeds=None, **overrides) -> list[Fit]:
+def fit_many(
+    problems,
+    estimator: str = "sparse-variance",
+    preset: str | None = None,
+    latent_dim: int | None = None,
+    seeds=None,
+    **overrides,
+) -> list[Fit]:
     """Fit several data sets (e.g. the seeds of one grid cell): one vmapped call when the
     estimator has ``fit_batch`` and the problems have equal shapes, else one fit each."""
     problems = list(problems)
@@ -82,17 +102,30 @@ def fit_many(problems, estimator: str = "sparse-variance", preset: str | None = 
     same_shapes = len({tuple(np.shape(b) for b in envs) for envs, _, _ in prepared}) == 1
     uses_observational = est.needs_observational and any(o is not None for _, o, _ in prepared)
     if est.fit_batch is None or not same_shapes or uses_observational:
-        return [fit(p, estimator, preset, latent_dim, s, **overrides)
-                for p, s in zip(problems, seeds, strict=True)]
+        return [
+            fit(p, estimator, preset, latent_dim, s, **overrides)
+            for p, s in zip(problems, seeds, strict=True)
+        ]
     checked = [check_envs(envs, latent_dim)[0] for envs, _, _ in prepared]
     estimated = latent_dim is None
     d = estimate_latent_dim(checked[0]) if estimated else int(latent_dim)
     fits = est.fit_batch(checked, seeds, d, **params)
-    return [Fit(unmixing=f.unmixing, targets=f.targets,
-                info={**f.info, "estimator": est.name, "preset": preset_name, "seed": s,
-                      "latent_dim": d, "latent_dim_estimated": estimated,
-                      "observational_envs": obs_envs})
-            for f, s, (_, _, obs_envs) in zip(fits, seeds, prepared, strict=True)]
+    return [
+        Fit(
+            unmixing=f.unmixing,
+            targets=f.targets,
+            info={
+                **f.info,
+                "estimator": est.name,
+                "preset": preset_name,
+                "seed": s,
+                "latent_dim": d,
+                "latent_dim_estimated": estimated,
+                "observational_envs": obs_envs,
+            },
+        )
+        for f, s, (_, _, obs_envs) in zip(fits, seeds, prepared, strict=True)
+    ]
 
 
 def unmix(X, W, *, block: int = 1 << 16) -> np.ndarray:
@@ -103,10 +136,20 @@ def unmix(X, W, *, block: int = 1 << 16) -> np.ndarray:
     out = np.empty((X.shape[0], W.shape[1]), dtype=dtype)
     with single_threaded_blas():
         for start in range(0, X.shape[0], block):
-            out[start:start + block] = np.dot(X[start:start + block].astype(dtype, copy=False),
-                                              W)
+            out[start : start + block] = np.dot(
+                X[start : start + block].astype(dtype, copy=False), W
+            )
     return out
 
 
-__all__ = ["RANK_TOL", "as_environments", "check_envs", "estimate_latent_dim", "fit", "fit_many",
-           "single_threaded_blas", "split_by_env", "unmix"]
+__all__ = [
+    "RANK_TOL",
+    "as_environments",
+    "check_envs",
+    "estimate_latent_dim",
+    "fit",
+    "fit_many",
+    "single_threaded_blas",
+    "split_by_env",
+    "unmix",
+]

@@ -79,16 +79,20 @@ def use(directory: Path | None) -> None:
     compilation_cache.reset_cache()  # a process that compiled before takes the new directory
 
 
-def configure(flag: str | os.PathLike | None = None, *, enabled: bool = True,
-              prog: str = "mncrl") -> Path | None:
+def configure(
+    flag: str | os.PathLike | None = None, *, enabled: bool = True, prog: str = "mncrl"
+) -> Path | None:
     """Choose (:func:`cache_dir`), check and :func:`use` the cache directory; return it, or None
     when disabled or unwritable (then one warning line ``{prog}: warning: ...`` on stderr)."""
     directory = cache_dir(flag) if enabled else None
     if directory is not None:
         problem = unwritable(directory)
         if problem:
-            print(f"{prog}: warning: cannot use the compilation cache {directory} ({problem}); "
-                  f"compiling without a cache", file=sys.stderr)
+            print(
+                f"{prog}: warning: cannot use the compilation cache {directory} ({problem}); "
+                f"compiling without a cache",
+                file=sys.stderr,
+            )
             directory = None
     use(directory)
     return directory

@@ -94,14 +94,17 @@ def parse_claims(data: Mapping) -> tuple[dict, list[Claim]]:
             raise MncrlError(f"{where}: must be a mapping")
         unknown = sorted(set(raw) - allowed)
         if unknown:
-            raise MncrlError(f"{where}: unknown key '{unknown[0]}'; allowed: "
-                             f"{', '.join(sorted(allowed))}")
+            raise MncrlError(
+                f"{where}: unknown key '{unknown[0]}'; allowed: {', '.join(sorted(allowed))}"
+            )
         values = {**defaults, **raw}
         for key in ("id", "figure", "experiment", "estimator", "metric"):
             if not values.get(key):
                 raise MncrlError(f"{where}: missing '{key}'")
-        claim = Claim(**{k: v for k, v in values.items() if k in allowed},
-                      improvable=values["estimator"] in improvable)
+        claim = Claim(
+            **{k: v for k, v in values.items() if k in allowed},
+            improvable=values["estimator"] in improvable,
+        )
         _check_claim(claim, where)
         if claim.id in seen:
             raise MncrlError(f"{where}: duplicate id '{claim.id}'")
@@ -117,9 +120,12 @@ def _check_claim(c: Claim, where: str) -> None:
         raise MncrlError(f"{where}: source '{c.source}' not one of {', '.join(SOURCES)}")
     if c.kind == "value" and not _is_number(c.paper):
         raise MncrlError(f"{where}: a 'value' claim needs a number 'paper'")
-    if c.kind == "range" and not (isinstance(c.paper, list) and len(c.paper) == 2
-                                  and all(_is_number(v) for v in c.paper)
-                                  and c.paper[0] <= c.paper[1]):
+    if c.kind == "range" and not (
+        isinstance(c.paper, list)
+        and len(c.paper) == 2
+        and all(_is_number(v) for v in c.paper)
+        and c.paper[0] <= c.paper[1]
+    ):
         raise MncrlError(f"{where}: a 'range' claim needs 'paper: [low, high]'")
     if c.kind == "trend" and not c.over:
         raise MncrlError(f"{where}: a 'trend' claim needs 'over' (the grid key)")
@@ -155,8 +161,11 @@ def load_claims(path: str | Path) -> tuple[dict, list[Claim]]:
 
 def select_rows(table, claim: Claim):
     """The rows of ``table`` (tidy metrics) the claim is about."""
-    mask = ((table["experiment"] == claim.experiment) & (table["estimator"] == claim.estimator)
-            & (table["metric"] == claim.metric))
+    mask = (
+        (table["experiment"] == claim.experiment)
+        & (table["estimator"] == claim.estimator)
+        & (table["metric"] == claim.metric)
+    )
     for key, value in claim.select.items():
         if key not in table.columns:
             return table.iloc[0:0]
@@ -177,9 +186,15 @@ def cell_stats(rows, order_by: str | None = None) -> list[dict]:
         n = int(ok.size)
         mean = float(ok.mean()) if n else float("nan")
         se = float(ok.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
-        entry = {"cell": cell, "mean": mean, "se": se, "n": n, "failed": int(v.size - n),
-                 "min": float(ok.min()) if n else float("nan"),
-                 "max": float(ok.max()) if n else float("nan")}
+        entry = {
+            "cell": cell,
+            "mean": mean,
+            "se": se,
+            "n": n,
+            "failed": int(v.size - n),
+            "min": float(ok.min()) if n else float("nan"),
+            "max": float(ok.max()) if n else float("nan"),
+        }
         if order_by is not None and order_by in g.columns:
             entry[order_by] = _plain(g[order_by].iloc[0])
         out.append(entry)
@@ -199,20 +214,39 @@ def _good_sign(metric: str) -> int:
 def evaluate_claim(claim: Claim, table) -> Verdict:
     rows = select_rows(table, claim)
     if rows.empty:
-        return Verdict(claim.id, "no data", None, None, 0,
-                       "no matching rows in the metrics tables (cell not run in this config)")
+        return Verdict(
+            claim.id,
+            "no data",
+            None,
+            None,
+            0,
+            "no matching rows in the metrics tables (cell not run in this config)",
+        )
     cells = cell_stats(rows, claim.over)
     if sum(c["n"] for c in cells) == 0:
-        return Verdict(claim.id, "fails" if claim.source == "ours" else "not reproduced",
-                       None, None, 0, "every fit failed (see the cell's .json sidecar)", cells)
+        return Verdict(
+            claim.id,
+            "fails" if claim.source == "ours" else "not reproduced",
+            None,
+            None,
+            0,
+            "every fit failed (see the cell's .json sidecar)",
+            cells,
+        )
     return _EVALUATORS[claim.kind](claim, cells)
 
 
 def _value(claim: Claim, cells: list[dict]) -> Verdict:
     if len(cells) != 1:
-        return Verdict(claim.id, "no data", None, None, 0,
-                       f"selector matches {len(cells)} cells; a 'value' claim needs exactly one",
-                       cells)
+        return Verdict(
+            claim.id,
+            "no data",
+            None,
+            None,
+            0,
+            f"selector matches {len(cells)} cells; a 'value' claim needs exactly one",
+            cells,
+        )
     c = cells[0]
     band = claim.tolerance + 2 * c["se"]
     diff = c["mean"] - float(claim.paper)
@@ -248,18 +282,33 @@ def _range(claim: Claim, cells: list[dict]) -> Verdict:
         verdict = "not reproduced"
     means = [c["mean"] for c in cells]
     lo_, hi_ = min(means), max(means)
-    detail = (f"our cell means span {lo_:.3f}-{hi_:.3f} over {len(cells)} cells; "
-              f"{outside_good + outside_bad} outside [{low:g}, {high:g}] +- (tolerance + 2 SE)")
+    detail = (
+        f"our cell means span {lo_:.3f}-{hi_:.3f} over {len(cells)} cells; "
+        f"{outside_good + outside_bad} outside [{low:g}, {high:g}] +- (tolerance + 2 SE)"
+    )
     pooled_se = math.sqrt(sum(c["se"] ** 2 for c in cells)) / len(cells)
-    return Verdict(claim.id, verdict, float(np.mean(means)), pooled_se,
-                   sum(c["n"] for c in cells), detail, cells)
+    return Verdict(
+        claim.id,
+        verdict,
+        float(np.mean(means)),
+        pooled_se,
+        sum(c["n"] for c in cells),
+        detail,
+        cells,
+    )
 
 
 def _trend(claim: Claim, cells: list[dict]) -> Verdict:
     if len(cells) < 2:
-        return Verdict(claim.id, "no data", None, None, 0,
-                       f"a trend needs at least 2 cells over '{claim.over}', found {len(cells)}",
-                       cells)
+        return Verdict(
+            claim.id,
+            "no data",
+            None,
+            None,
+            0,
+            f"a trend needs at least 2 cells over '{claim.over}', found {len(cells)}",
+            cells,
+        )
     sign = _good_sign(claim.metric)
     means = [c["mean"] for c in cells]
 
@@ -268,17 +317,27 @@ def _trend(claim: Claim, cells: list[dict]) -> Verdict:
 
     first, last = cells[0], cells[-1]
     rise = sign * (last["mean"] - first["mean"])
-    drops = [i for i in range(len(cells) - 1)
-             if sign * (cells[i + 1]["mean"] - cells[i]["mean"]) < -band(cells[i], cells[i + 1])]
+    drops = [
+        i
+        for i in range(len(cells) - 1)
+        if sign * (cells[i + 1]["mean"] - cells[i]["mean"]) < -band(cells[i], cells[i + 1])
+    ]
     rising = rise > band(first, last) and not drops
-    detail = (f"means over {claim.over}: " + ", ".join(f"{m:.3f}" for m in means)
-              + f"; last - first = {last['mean'] - first['mean']:+.3f} "
-              f"(band {band(first, last):.3f})"
-              + (f"; falls after step(s) {drops}" if drops else ""))
-    return Verdict(claim.id, "reproduced" if rising else "not reproduced",
-                   float(last["mean"] - first["mean"]),
-                   math.sqrt(first["se"] ** 2 + last["se"] ** 2),
-                   sum(c["n"] for c in cells), detail, cells)
+    detail = (
+        f"means over {claim.over}: "
+        + ", ".join(f"{m:.3f}" for m in means)
+        + f"; last - first = {last['mean'] - first['mean']:+.3f} "
+        f"(band {band(first, last):.3f})" + (f"; falls after step(s) {drops}" if drops else "")
+    )
+    return Verdict(
+        claim.id,
+        "reproduced" if rising else "not reproduced",
+        float(last["mean"] - first["mean"]),
+        math.sqrt(first["se"] ** 2 + last["se"] ** 2),
+        sum(c["n"] for c in cells),
+        detail,
+        cells,
+    )
 
 
 def _bound(claim: Claim, cells: list[dict]) -> Verdict:
@@ -287,17 +346,31 @@ def _bound(claim: Claim, cells: list[dict]) -> Verdict:
     failed = sum(c["failed"] for c in cells)
     ok = (worst >= claim.threshold if at_least else worst <= claim.threshold) and not failed
     op = ">=" if at_least else "<="
-    detail = (f"{'min' if at_least else 'max'} over {sum(c['n'] for c in cells)} seeds in "
-              f"{len(cells)} cells = {worst:.6g} (claim: every value {op} {claim.threshold:g})")
+    detail = (
+        f"{'min' if at_least else 'max'} over {sum(c['n'] for c in cells)} seeds in "
+        f"{len(cells)} cells = {worst:.6g} (claim: every value {op} {claim.threshold:g})"
+    )
     if failed:
         detail += f"; {failed} failed fit(s)"
     means = [c["mean"] for c in cells]
-    return Verdict(claim.id, "holds" if ok else "fails", float(np.mean(means)), None,
-                   sum(c["n"] for c in cells), detail, cells)
+    return Verdict(
+        claim.id,
+        "holds" if ok else "fails",
+        float(np.mean(means)),
+        None,
+        sum(c["n"] for c in cells),
+        detail,
+        cells,
+    )
 
 
-_EVALUATORS = {"value": _value, "range": _range, "trend": _trend, "at_least": _bound,
-               "at_most": _bound}
+_EVALUATORS = {
+    "value": _value,
+    "range": _range,
+    "trend": _trend,
+    "at_least": _bound,
+    "at_most": _bound,
+}
 
 
 def evaluate_all(claims: Sequence[Claim], table) -> list[Verdict]:
@@ -321,11 +394,19 @@ def to_json(header: Mapping, claims: Sequence[Claim], verdicts: Sequence[Verdict
     entries = []
     for c in claims:
         v = by_id[c.id]
-        entries.append({**asdict(c), "ours": {"mean": v.mean, "se": v.se, "n": v.n,
-                                              "cells": v.cells},
-                        "verdict": v.verdict, "detail": v.detail})
-    return {"tolerance_rule": header.get("tolerance_rule", ""),
-            "summary": verdict_counts(verdicts), "claims": entries}
+        entries.append(
+            {
+                **asdict(c),
+                "ours": {"mean": v.mean, "se": v.se, "n": v.n, "cells": v.cells},
+                "verdict": v.verdict,
+                "detail": v.detail,
+            }
+        )
+    return {
+        "tolerance_rule": header.get("tolerance_rule", ""),
+        "summary": verdict_counts(verdicts),
+        "claims": entries,
+    }
 
 
 def _fmt(x, digits=3) -> str:
@@ -354,8 +435,11 @@ def _ours_text(c: Claim, v: Verdict) -> str:
     if c.kind == "trend":
         return ", ".join(f"{e['mean']:.3f}" for e in v.cells)
     if c.kind in ("at_least", "at_most"):
-        worst = min(e["min"] for e in v.cells) if c.kind == "at_least" \
+        worst = (
+            min(e["min"] for e in v.cells)
+            if c.kind == "at_least"
             else max(e["max"] for e in v.cells)
+        )
         return f"{'min' if c.kind == 'at_least' else 'max'} {worst:.4g}"
     return f"{_fmt(v.mean)} +- {_fmt(v.se)} (n={v.n})"
 
@@ -365,13 +449,22 @@ def _selector_text(c: Claim) -> str:
     return f"{c.estimator}; {sel}" + (f"; over {c.over}" if c.over else "")
 
 
-def render_report(header: Mapping, claims: Sequence[Claim], verdicts: Sequence[Verdict],
-                  sources: Sequence[str] = ()) -> str:
+def render_report(
+    header: Mapping,
+    claims: Sequence[Claim],
+    verdicts: Sequence[Verdict],
+    sources: Sequence[str] = (),
+) -> str:
     """The reviewer's markdown report: summary, then one table per figure, notes below."""
     by_id = {v.claim: v for v in verdicts}
-    lines = ["# Claims report", "",
-             "Generated by `snakemake claims` from `paper/claims.yaml` and the metrics tables"
-             + (f" ({', '.join(sources)})" if sources else "") + ". Do not edit.", ""]
+    lines = [
+        "# Claims report",
+        "",
+        "Generated by `snakemake claims` from `paper/claims.yaml` and the metrics tables"
+        + (f" ({', '.join(sources)})" if sources else "")
+        + ". Do not edit.",
+        "",
+    ]
     rule = str(header.get("tolerance_rule", "")).strip()
     if rule:
         lines += ["## Tolerance rule", "", rule, ""]
@@ -383,9 +476,12 @@ def render_report(header: Mapping, claims: Sequence[Claim], verdicts: Sequence[V
     for c in claims:
         figures.setdefault(c.figure, []).append(c)
     for fig, group in figures.items():
-        lines += [f"## {fig}", "",
-                  "| claim | source | selector | metric | paper | ours (mean +- SE) | verdict |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            f"## {fig}",
+            "",
+            "| claim | source | selector | metric | paper | ours (mean +- SE) | verdict |",
+            "|---|---|---|---|---|---|---|",
+        ]
         notes = []
         for c in group:
             v = by_id[c.id]
@@ -393,16 +489,26 @@ def render_report(header: Mapping, claims: Sequence[Claim], verdicts: Sequence[V
             if c.note:
                 notes.append((c.id, c.note))
                 mark = f" [{len(notes)}]"
-            lines.append(f"| `{c.id}`{mark} | {c.source} | {_selector_text(c)} | {c.metric} | "
-                         f"{_paper_text(c)} | {_ours_text(c, v)} | **{v.verdict}** |")
+            lines.append(
+                f"| `{c.id}`{mark} | {c.source} | {_selector_text(c)} | {c.metric} | "
+                f"{_paper_text(c)} | {_ours_text(c, v)} | **{v.verdict}** |"
+            )
         lines.append("")
         details = [f"- `{c.id}`: {by_id[c.id].detail}" for c in group]
-        lines += ["<details><summary>how each verdict was reached</summary>", "", *details, "",
-                  "</details>", ""]
+        lines += [
+            "<details><summary>how each verdict was reached</summary>",
+            "",
+            *details,
+            "",
+            "</details>",
+            "",
+        ]
         if notes:
             lines += ["Notes:", ""]
-            lines += [f"{i}. `{cid}`: {' '.join(str(note).split())}"
-                      for i, (cid, note) in enumerate(notes, 1)]
+            lines += [
+                f"{i}. `{cid}`: {' '.join(str(note).split())}"
+                for i, (cid, note) in enumerate(notes, 1)
+            ]
             lines.append("")
     return "\n".join(lines)
 
@@ -413,8 +519,9 @@ def render_report(header: Mapping, claims: Sequence[Claim], verdicts: Sequence[V
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mncrl.claims",
-                                     description="Check paper/claims.yaml against metrics tables.")
+    parser = argparse.ArgumentParser(
+        prog="python -m mncrl.claims", description="Check paper/claims.yaml against metrics tables."
+    )
     parser.add_argument("tables", nargs="+", help="metrics tables (results/<exp>/metrics.csv)")
     parser.add_argument("--claims", default="paper/claims.yaml", help="the claims file")
     parser.add_argument("--json", required=True, help="output: results/claims.json")

@@ -71,15 +71,19 @@ def format_schema_error(error: jsonschema.ValidationError) -> str:
         extra = sorted(set(error.instance) - set(allowed))
         extra = [k for k in extra if not any(re.search(p, k) for p in patterns)]
         readable = [re.sub(r"\[.*$", "<name>", p.lstrip("^").replace("\\.", ".")) for p in patterns]
-        return (f"config: unknown key '{extra[0] if extra else '?'}' in {where}; allowed keys: "
-                f"{', '.join(allowed + readable)}")
+        return (
+            f"config: unknown key '{extra[0] if extra else '?'}' in {where}; allowed keys: "
+            f"{', '.join(allowed + readable)}"
+        )
     if validator == "enum":
         allowed = ", ".join(str(v) for v in error.validator_value)
         return f"config: {where} = {error.instance!r} is not allowed; allowed values: {allowed}"
     ops = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
     if validator in ops:
-        return f"config: {where} = {error.instance!r}; must be {ops[validator]} " \
-               f"{error.validator_value}"
+        return (
+            f"config: {where} = {error.instance!r}; must be {ops[validator]} "
+            f"{error.validator_value}"
+        )
     return f"config: {where}: {error.message}"
 
 

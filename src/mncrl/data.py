@@ -72,28 +72,39 @@ def validate(ds: Dataset, *, min_envs: int = 2) -> Dataset:
     _check(X.shape[0] > 0 and X.shape[1] > 0, f"X is empty (shape {X.shape})")
     _check(np.issubdtype(X.dtype, np.number), f"X must be numeric, got dtype {X.dtype}")
     _check(bool(np.isfinite(X).all()), f"X contains {int((~np.isfinite(X)).sum())} NaN/Inf values")
-    _check(env.ndim == 1 and env.shape[0] == X.shape[0],
-           f"env must have one label per row of X ({X.shape[0]}), got shape {env.shape}")
-    _check(np.issubdtype(env.dtype, np.integer), f"env labels must be integers, got dtype {env.dtype}")
+    _check(
+        env.ndim == 1 and env.shape[0] == X.shape[0],
+        f"env must have one label per row of X ({X.shape[0]}), got shape {env.shape}",
+    )
+    _check(
+        np.issubdtype(env.dtype, np.integer), f"env labels must be integers, got dtype {env.dtype}"
+    )
     _check(int(env.min()) >= 0, "env labels must be non-negative integers")
     labels = _labels(env)
-    _check(labels.size >= min_envs,
-           f"need at least {min_envs} environments, found {labels.size}")
-    _check(labels.size == int(labels.max()) + 1,
-           f"env labels must be 0..K-1 with every label present, found {labels.tolist()[:10]}")
+    _check(labels.size >= min_envs, f"need at least {min_envs} environments, found {labels.size}")
+    _check(
+        labels.size == int(labels.max()) + 1,
+        f"env labels must be 0..K-1 with every label present, found {labels.tolist()[:10]}",
+    )
     if ds.Z is not None:
-        _check(ds.Z.ndim == 2 and ds.Z.shape[0] == X.shape[0],
-               f"Z must have shape (n={X.shape[0]}, d), got {ds.Z.shape}")
+        _check(
+            ds.Z.ndim == 2 and ds.Z.shape[0] == X.shape[0],
+            f"Z must have shape (n={X.shape[0]}, d), got {ds.Z.shape}",
+        )
         _check(bool(np.isfinite(ds.Z).all()), "Z contains NaN/Inf values")
     if ds.L is not None:
-        _check(ds.L.ndim == 2 and ds.L.shape[1] == X.shape[1],
-               f"L must have shape (d, m={X.shape[1]}), got {ds.L.shape}")
+        _check(
+            ds.L.ndim == 2 and ds.L.shape[1] == X.shape[1],
+            f"L must have shape (d, m={X.shape[1]}), got {ds.L.shape}",
+        )
         _check(ds.L.shape[0] <= X.shape[1], f"L has more latents ({ds.L.shape[0]}) than features")
         if ds.Z is not None:
             _check(ds.L.shape[0] == ds.Z.shape[1], "L and Z disagree on the latent dimension")
     if ds.targets is not None:
-        _check(ds.targets.ndim == 2 and ds.targets.shape[0] == labels.size,
-               f"targets must have one row per environment ({labels.size}), got {ds.targets.shape}")
+        _check(
+            ds.targets.ndim == 2 and ds.targets.shape[0] == labels.size,
+            f"targets must have one row per environment ({labels.size}), got {ds.targets.shape}",
+        )
     return ds
 
 
@@ -126,8 +137,11 @@ def from_env_list(envs: list) -> Dataset:
     if len({b.shape[1] for b in blocks}) > 1:
         raise DataError("environments disagree on the number of features")
     X = np.concatenate(blocks, axis=0) if blocks else np.zeros((0, 0))
-    env = np.concatenate([np.full(len(b), k, dtype=np.int32) for k, b in enumerate(blocks)]) \
-        if blocks else np.zeros(0, dtype=np.int32)
+    env = (
+        np.concatenate([np.full(len(b), k, dtype=np.int32) for k, b in enumerate(blocks)])
+        if blocks
+        else np.zeros(0, dtype=np.int32)
+    )
     return validate(Dataset(X=X, env=env))
 
 
@@ -166,8 +180,10 @@ def _load_npz(path: Path, keys: set[str]) -> Dataset:
             arrays = {k: f[k] for k in found if k in keys}
     except ValueError as exc:
         if "pickle" in str(exc):  # np.load's guess for anything that is not a zip archive
-            raise DataError(f"cannot read {path}: not a valid .npz file (or it holds "
-                            "pickled object arrays, which are refused)") from None
+            raise DataError(
+                f"cannot read {path}: not a valid .npz file (or it holds "
+                "pickled object arrays, which are refused)"
+            ) from None
         raise DataError(f"cannot read {path} as .npz: {exc}") from None
     except Exception as exc:  # corrupt zip, truncated file, ...
         raise DataError(f"cannot read {path} as .npz: {exc}") from None
@@ -177,7 +193,10 @@ def _load_npz(path: Path, keys: set[str]) -> Dataset:
     if np.issubdtype(env.dtype, np.floating) and np.all(env == np.round(env)):
         env = env.astype(np.int64)
     return Dataset(
-        X=arrays["X"], env=env, Z=arrays.get("Z"), L=arrays.get("L"),
+        X=arrays["X"],
+        env=env,
+        Z=arrays.get("Z"),
+        L=arrays.get("L"),
         targets=None if "targets" not in arrays else arrays["targets"].astype(bool),
     )
 
@@ -189,18 +208,24 @@ def _load_csv(path: Path, env_column: str) -> Dataset:
         df = pd.read_csv(path)
     except Exception as exc:
         raise DataError(f"cannot read {path} as CSV: {exc}") from None
-    _check(env_column in df.columns,
-           f"{path}: no environment column '{env_column}' (columns: {list(df.columns)[:10]})")
+    _check(
+        env_column in df.columns,
+        f"{path}: no environment column '{env_column}' (columns: {list(df.columns)[:10]})",
+    )
     features = df.drop(columns=[env_column])
     non_numeric = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
     _check(not non_numeric, f"{path}: non-numeric feature columns {non_numeric[:5]}")
     env_raw = df[env_column]
     if pd.api.types.is_numeric_dtype(env_raw):
-        _check(bool(np.isfinite(env_raw.to_numpy(dtype=float)).all()),
-               f"{path}: missing values in column '{env_column}'")
+        _check(
+            bool(np.isfinite(env_raw.to_numpy(dtype=float)).all()),
+            f"{path}: missing values in column '{env_column}'",
+        )
         values = env_raw.to_numpy(dtype=float)
-        _check(bool(np.all(values == np.round(values))),
-               f"{path}: environment labels in column '{env_column}' must be integers or strings")
+        _check(
+            bool(np.all(values == np.round(values))),
+            f"{path}: environment labels in column '{env_column}' must be integers or strings",
+        )
         env = values.astype(np.int64)
         if not np.array_equal(np.unique(env), np.arange(np.unique(env).size)):
             env = np.unique(env, return_inverse=True)[1]
@@ -208,8 +233,11 @@ def _load_csv(path: Path, env_column: str) -> Dataset:
         _, first, inverse = np.unique(env_raw.astype(str), return_index=True, return_inverse=True)
         order = np.argsort(np.argsort(first))
         env = order[inverse]
-    return Dataset(X=features.to_numpy(dtype=float), env=env.astype(np.int64),
-                   meta={"columns": list(features.columns)})
+    return Dataset(
+        X=features.to_numpy(dtype=float),
+        env=env.astype(np.int64),
+        meta={"columns": list(features.columns)},
+    )
 
 
 def atomic_write(path: str | os.PathLike, write) -> None:

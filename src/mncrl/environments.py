@@ -30,7 +30,7 @@ def estimate_latent_dim(envs, rel_tol: float = RANK_TOL) -> int:
     with single_threaded_blas():
         for b in blocks:
             for start in range(0, len(b), 1 << 16):
-                c = b[start:start + (1 << 16)].astype(np.float64) - mu
+                c = b[start : start + (1 << 16)].astype(np.float64) - mu
                 C += np.dot(c.T, c)
     eig = np.linalg.eigvalsh(C / max(n - 1, 1))
     top = eig.max()
@@ -65,8 +65,9 @@ def check_envs(envs, latent_dim=None, *, min_envs: int = 2) -> tuple[list[np.nda
     for k, e in enumerate(envs):
         b = np.asarray(e)
         if b.ndim != 2:
-            raise DataError(f"environment {k} must be a 2-d array (rows x features), got "
-                            f"shape {b.shape}")
+            raise DataError(
+                f"environment {k} must be a 2-d array (rows x features), got shape {b.shape}"
+            )
         if not np.issubdtype(b.dtype, np.number) or np.issubdtype(b.dtype, np.complexfloating):
             raise DataError(f"environment {k} must be real-valued, got dtype {b.dtype}")
         if not np.issubdtype(b.dtype, np.floating):
@@ -77,16 +78,20 @@ def check_envs(envs, latent_dim=None, *, min_envs: int = 2) -> tuple[list[np.nda
         if b.shape[1] != m:
             raise DataError(f"environment {k} has {b.shape[1]} features, environment 0 has {m}")
         if b.shape[0] < m:
-            raise DataError(f"environment {k} has {b.shape[0]} rows, fewer than its {m} "
-                            f"features: its covariance cannot be estimated")
+            raise DataError(
+                f"environment {k} has {b.shape[0]} rows, fewer than its {m} "
+                f"features: its covariance cannot be estimated"
+            )
         if not np.isfinite(b).all():
             raise DataError(f"environment {k} contains NaN/Inf values")
     if latent_dim is not None:
         if isinstance(latent_dim, bool) or not isinstance(latent_dim, int | np.integer):
             raise MncrlError(f"latent_dim must be an integer, got {latent_dim!r}")
         if not 1 <= latent_dim <= m:
-            raise MncrlError(f"latent_dim must be between 1 and m = {m} (the number of "
-                             f"features), got {latent_dim}")
+            raise MncrlError(
+                f"latent_dim must be between 1 and m = {m} (the number of "
+                f"features), got {latent_dim}"
+            )
     return blocks, m
 
 
@@ -106,19 +111,24 @@ def as_environments(data, observational=None):
     if isinstance(data, tuple) and len(data) == 2 and np.ndim(data[1]) == 1:
         X, env = np.asarray(data[0]), np.asarray(data[1])
         if X.ndim != 2 or env.shape != (X.shape[0],):
-            raise DataError(f"(X, env) needs X of shape (n, m) and env of shape (n,), got "
-                            f"{X.shape} and {env.shape}")
+            raise DataError(
+                f"(X, env) needs X of shape (n, m) and env of shape (n,), got "
+                f"{X.shape} and {env.shape}"
+            )
         if not np.issubdtype(env.dtype, np.integer) or (env.size and env.min() < 0):
             raise DataError("env labels must be non-negative integers")
         present = np.unique(env)
         if present.size != int(env.max(initial=-1)) + 1:
-            raise DataError(f"env labels must be 0..K-1 with every label present, found "
-                            f"{present.tolist()[:10]}")
+            raise DataError(
+                f"env labels must be 0..K-1 with every label present, found {present.tolist()[:10]}"
+            )
         return split_by_env(X, env), observational, []
     if isinstance(data, list | tuple):
         return list(data), observational, []
-    raise DataError(f"data must be a Dataset, a tuple (X, env) or a list of per-environment "
-                    f"arrays, got {type(data).__name__}")
+    raise DataError(
+        f"data must be a Dataset, a tuple (X, env) or a list of per-environment "
+        f"arrays, got {type(data).__name__}"
+    )
 
 
 __all__ = ["RANK_TOL", "as_environments", "check_envs", "estimate_latent_dim", "split_by_env"]

@@ -138,8 +138,9 @@ class Intervention:
 
     def __post_init__(self):
         if self.kind not in INTERVENTION_TYPES:
-            raise MncrlError(f"unknown intervention type '{self.kind}'; allowed: "
-                             f"{', '.join(INTERVENTION_TYPES)}")
+            raise MncrlError(
+                f"unknown intervention type '{self.kind}'; allowed: {', '.join(INTERVENTION_TYPES)}"
+            )
         for name in ("do_value", "shift", "scale", "weight_scale"):
             value = getattr(self, name)
             if not math.isfinite(value):
@@ -230,14 +231,20 @@ def blocks(d: int, rng=None, size: int = 2, pattern: str = "leave-one-out") -> n
     """A design that violates Assumption 4 on purpose: nodes are grouped in consecutive blocks
     of ``size`` that are always intervened together. ``pattern`` 'leave-one-out' (each
     environment intervenes on every block but one) or 'atomic' (one block per environment)."""
-    _need(_is_int(size) and size >= 2, f"design 'blocks': size must be an integer >= 2, got {size!r}")
-    _need(pattern in ("leave-one-out", "atomic"),
-          f"design 'blocks': pattern must be 'leave-one-out' or 'atomic', got {pattern!r}")
+    _need(
+        _is_int(size) and size >= 2, f"design 'blocks': size must be an integer >= 2, got {size!r}"
+    )
+    _need(
+        pattern in ("leave-one-out", "atomic"),
+        f"design 'blocks': pattern must be 'leave-one-out' or 'atomic', got {pattern!r}",
+    )
     groups = np.arange(d) // size
     n_blocks = int(groups.max()) + 1
-    _need(pattern == "atomic" or n_blocks >= 2,
-          f"design 'blocks' with pattern 'leave-one-out' needs at least 2 blocks "
-          f"(d = {d}, size = {size})")
+    _need(
+        pattern == "atomic" or n_blocks >= 2,
+        f"design 'blocks' with pattern 'leave-one-out' needs at least 2 blocks "
+        f"(d = {d}, size = {size})",
+    )
     member = groups[None, :] == np.arange(n_blocks)[:, None]
     return member if pattern == "atomic" else ~member
 
@@ -245,20 +252,26 @@ def blocks(d: int, rng=None, size: int = 2, pattern: str = "leave-one-out") -> n
 def custom(d: int, rng=None, targets=None) -> np.ndarray:
     """Explicit targets: a list of node-index lists (one per environment, e.g. [[0, 1], [2]];
     an empty list is an observational environment) or a (K x d) matrix of booleans."""
-    _need(targets is not None, "design 'custom' needs the parameter 'targets' "
-          "(a list of target lists, e.g. [[0, 1], [2]])")
+    _need(
+        targets is not None,
+        "design 'custom' needs the parameter 'targets' "
+        "(a list of target lists, e.g. [[0, 1], [2]])",
+    )
     try:
         if _is_bool_matrix(targets):
             T = np.asarray(targets, dtype=bool)
-            _need(T.ndim == 2 and T.shape[1] == d,
-                  f"a boolean target matrix needs d = {d} columns, got shape {T.shape}")
+            _need(
+                T.ndim == 2 and T.shape[1] == d,
+                f"a boolean target matrix needs d = {d} columns, got shape {T.shape}",
+            )
         else:
             T = as_target_matrix(targets, d)
     except MncrlError as exc:
         raise MncrlError(f"design 'custom': {exc}") from None
     except (TypeError, ValueError):
-        raise MncrlError(f"design 'custom': targets must be a list of lists of node indices, "
-                         f"got {targets!r}") from None
+        raise MncrlError(
+            f"design 'custom': targets must be a list of lists of node indices, got {targets!r}"
+        ) from None
     _need(T.shape[0] >= 1, "design 'custom': needs at least one environment")
     return T
 
@@ -268,8 +281,11 @@ def _is_bool_matrix(targets) -> bool:
         return targets.dtype == bool
     rows = list(targets)
     return bool(rows) and all(
-        isinstance(row, list | tuple | np.ndarray) and len(row) > 0
-        and all(isinstance(v, bool | np.bool_) for v in row) for row in rows)
+        isinstance(row, list | tuple | np.ndarray)
+        and len(row) > 0
+        and all(isinstance(v, bool | np.bool_) for v in row)
+        for row in rows
+    )
 
 
 DESIGNS: dict[str, Callable[..., np.ndarray]] = {
@@ -301,8 +317,11 @@ def make_design(name: str, d: int, key_or_seed=0, **params) -> np.ndarray:
     _need(_is_int(d) and d >= 1, f"d must be an integer >= 1, got {d!r}")
     allowed = design_params(name)
     unknown = sorted(set(params) - set(allowed))
-    _need(not unknown, f"design '{name}' has no parameter {', '.join(map(repr, unknown))}; "
-          f"allowed: {', '.join(allowed) if allowed else '(none)'}")
+    _need(
+        not unknown,
+        f"design '{name}' has no parameter {', '.join(map(repr, unknown))}; "
+        f"allowed: {', '.join(allowed) if allowed else '(none)'}",
+    )
     T = gen(int(d), _as_generator(key_or_seed), **params)
     return np.ascontiguousarray(T, dtype=bool)
 
@@ -320,8 +339,10 @@ def _as_generator(key_or_seed) -> np.random.Generator:
         return np.random.Generator(np.random.PCG64(key_or_seed))
     if key_or_seed is None:
         key_or_seed = 0
-    _need(_is_int(key_or_seed) and key_or_seed >= 0,
-          f"design seed must be a non-negative integer, got {key_or_seed!r}")
+    _need(
+        _is_int(key_or_seed) and key_or_seed >= 0,
+        f"design seed must be a non-negative integer, got {key_or_seed!r}",
+    )
     return np.random.default_rng(int(key_or_seed))
 
 

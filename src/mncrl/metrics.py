@@ -45,8 +45,9 @@ def _as_2d(name: str, a) -> np.ndarray:
 def _pair(Z, Zhat) -> tuple[np.ndarray, np.ndarray]:
     Z, Zhat = _as_2d("Z", Z), _as_2d("Zhat", Zhat)
     if Z.shape[0] != Zhat.shape[0]:
-        raise MncrlError(f"Z and Zhat must have the same rows, got {Z.shape[0]} and "
-                         f"{Zhat.shape[0]}")
+        raise MncrlError(
+            f"Z and Zhat must have the same rows, got {Z.shape[0]} and {Zhat.shape[0]}"
+        )
     if Z.shape[0] < 2:
         raise MncrlError("need at least 2 rows to compute correlations")
     return Z, Zhat
@@ -67,15 +68,15 @@ def abs_correlations(Z, Zhat) -> np.ndarray:
     vh = np.zeros(Zhat.shape[1])
     with single_threaded_blas():
         for start in range(0, n, _ROWS_PER_PASS):
-            a = Z[start:start + _ROWS_PER_PASS].astype(np.float64) - mu_z
-            b = Zhat[start:start + _ROWS_PER_PASS].astype(np.float64) - mu_h
+            a = Z[start : start + _ROWS_PER_PASS].astype(np.float64) - mu_z
+            b = Zhat[start : start + _ROWS_PER_PASS].astype(np.float64) - mu_h
             czh += np.dot(a.T, b)
             vz += np.einsum("ij,ij->j", a, a)
             vh += np.einsum("ij,ij->j", b, b)
     denom = np.sqrt(np.outer(vz, vh))
     # columns whose variance is at the rounding level of their mean count as constant
-    tiny_z = vz <= (1e-14 * n) * np.maximum(mu_z ** 2, 1e-300)
-    tiny_h = vh <= (1e-14 * n) * np.maximum(mu_h ** 2, 1e-300)
+    tiny_z = vz <= (1e-14 * n) * np.maximum(mu_z**2, 1e-300)
+    tiny_h = vh <= (1e-14 * n) * np.maximum(mu_h**2, 1e-300)
     with np.errstate(divide="ignore", invalid="ignore"):
         C = np.abs(czh) / denom
     C[tiny_z | (vz == 0)] = 0.0
@@ -138,8 +139,14 @@ def mcc_paper(Z, Zhat, chunk: int = PAPER_CHUNK, env=None) -> float:
         Z, Zhat = Z[order], Zhat[order]
     n_chunks = max(1, Z.shape[0] // chunk)
     size = chunk if Z.shape[0] >= chunk else Z.shape[0]
-    return float(np.mean([mcc(Z[c * size:(c + 1) * size], Zhat[c * size:(c + 1) * size])
-                          for c in range(n_chunks)]))
+    return float(
+        np.mean(
+            [
+                mcc(Z[c * size : (c + 1) * size], Zhat[c * size : (c + 1) * size])
+                for c in range(n_chunks)
+            ]
+        )
+    )
 
 
 def _ranks(A: np.ndarray) -> np.ndarray:
@@ -171,8 +178,9 @@ def amari(L, W) -> float:
     M = np.abs(L @ W)
     d = M.shape[0]
     if M.shape[1] != d:
-        raise MncrlError(f"amari needs as many estimated latents as true ones, got L W of shape "
-                         f"{M.shape}")
+        raise MncrlError(
+            f"amari needs as many estimated latents as true ones, got L W of shape {M.shape}"
+        )
     if d == 1:
         return 0.0
 
@@ -216,12 +224,15 @@ def target_f1(true_targets, est_targets, perm=None) -> float:
     T = np.asarray(true_targets, dtype=bool)
     E = np.asarray(est_targets, dtype=bool)
     if T.ndim != 2 or E.ndim != 2 or T.shape[0] != E.shape[0]:
-        raise MncrlError(f"targets must be (K x d) matrices with the same K, got {T.shape} and "
-                         f"{E.shape}")
+        raise MncrlError(
+            f"targets must be (K x d) matrices with the same K, got {T.shape} and {E.shape}"
+        )
     perm = np.arange(E.shape[1]) if perm is None else np.asarray(perm, dtype=np.int64)
     if perm.shape != (E.shape[1],) or perm.max(initial=-1) >= T.shape[1]:
-        raise MncrlError(f"perm must map each of the {E.shape[1]} estimated latents to a true "
-                         f"latent index < {T.shape[1]}")
+        raise MncrlError(
+            f"perm must map each of the {E.shape[1]} estimated latents to a true "
+            f"latent index < {T.shape[1]}"
+        )
     aligned = np.zeros_like(T)
     extra = 0
     for j, i in enumerate(perm):
@@ -270,24 +281,27 @@ def _scatters(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def row_moments(X, Z, chunk: int | None = None) -> RowMoments:
     """:class:`RowMoments` of the rows (X, Z) in their given order."""
     chunk = PAPER_CHUNK if chunk is None else int(chunk)
-    XZ = np.concatenate([np.asarray(X, dtype=np.float64), np.asarray(Z, dtype=np.float64)],
-                        axis=1)
+    XZ = np.concatenate([np.asarray(X, dtype=np.float64), np.asarray(Z, dtype=np.float64)], axis=1)
     N, m = XZ.shape[0], np.asarray(X).shape[1]
     n_chunks = max(1, N // chunk)
     size = chunk if N >= chunk else N
-    mus, scat = _scatters(XZ[:n_chunks * size].reshape(n_chunks, size, -1))
+    mus, scat = _scatters(XZ[: n_chunks * size].reshape(n_chunks, size, -1))
     counts = np.full(n_chunks, float(size))
     rest = N - n_chunks * size
     all_n, all_mu, all_S = counts, mus, scat
     if rest:
-        mu_r, S_r = _scatters(XZ[n_chunks * size:][None])
-        all_n, all_mu, all_S = (np.append(counts, rest), np.vstack([mus, mu_r]),
-                                np.concatenate([scat, S_r]))
+        mu_r, S_r = _scatters(XZ[n_chunks * size :][None])
+        all_n, all_mu, all_S = (
+            np.append(counts, rest),
+            np.vstack([mus, mu_r]),
+            np.concatenate([scat, S_r]),
+        )
     mu = (all_n[:, None] * all_mu).sum(axis=0) / all_n.sum()
     dev = all_mu - mu
     S = all_S.sum(axis=0) + np.einsum("c,cp,cq->pq", all_n, dev, dev)
-    return RowMoments(m=m, counts=counts, means=mus, scatters=scat,
-                       pooled=(float(all_n.sum()), mu, S))
+    return RowMoments(
+        m=m, counts=counts, means=mus, scatters=scat, pooled=(float(all_n.sum()), mu, S)
+    )
 
 
 def _abs_corr_from_moments(n, mu, S, W, m: int) -> np.ndarray:
@@ -298,8 +312,8 @@ def _abs_corr_from_moments(n, mu, S, W, m: int) -> np.ndarray:
     vz = np.diag(Szz).copy()
     vh = np.einsum("ij,ik,kj->j", W, Sxx, W)
     denom = np.sqrt(np.outer(vz, np.maximum(vh, 0.0)))
-    tiny_z = vz <= (1e-14 * n) * np.maximum(mu_z ** 2, 1e-300)
-    tiny_h = vh <= (1e-14 * n) * np.maximum(mu_h ** 2, 1e-300)
+    tiny_z = vz <= (1e-14 * n) * np.maximum(mu_z**2, 1e-300)
+    tiny_h = vh <= (1e-14 * n) * np.maximum(mu_h**2, 1e-300)
     with np.errstate(divide="ignore", invalid="ignore"):
         C = np.abs(czh) / denom
     C[tiny_z | (vz == 0)] = 0.0
@@ -309,16 +323,21 @@ def _abs_corr_from_moments(n, mu, S, W, m: int) -> np.ndarray:
 
 def mcc_from_moments(mom: RowMoments, W) -> dict:
     """``mcc`` (pooled rows) and ``mcc_paper`` (mean over the chunks) of Zhat = X W."""
+
     def one(C):
         rows, cols = matching(C)
         return float(C[rows, cols].mean())
 
     W = np.asarray(W, dtype=np.float64)
     n, mu, S = mom.pooled
-    chunks = [one(_abs_corr_from_moments(c, mu_c, S_c, W, mom.m))
-              for c, mu_c, S_c in zip(mom.counts, mom.means, mom.scatters, strict=True)]
-    return {"mcc": one(_abs_corr_from_moments(n, mu, S, W, mom.m)),
-            "mcc_paper": float(np.mean(chunks))}
+    chunks = [
+        one(_abs_corr_from_moments(c, mu_c, S_c, W, mom.m))
+        for c, mu_c, S_c in zip(mom.counts, mom.means, mom.scatters, strict=True)
+    ]
+    return {
+        "mcc": one(_abs_corr_from_moments(n, mu, S, W, mom.m)),
+        "mcc_paper": float(np.mean(chunks)),
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -350,8 +369,18 @@ def latent_recovery(L, W, tol: float) -> np.ndarray:
     return out
 
 
-def evaluate(Z=None, Zhat=None, L=None, W=None, true_targets=None, est_targets=None, *,
-             env=None, chunk: int = PAPER_CHUNK, spearman: bool = True) -> dict[str, float]:
+def evaluate(
+    Z=None,
+    Zhat=None,
+    L=None,
+    W=None,
+    true_targets=None,
+    est_targets=None,
+    *,
+    env=None,
+    chunk: int = PAPER_CHUNK,
+    spearman: bool = True,
+) -> dict[str, float]:
     """Every metric the given inputs allow.
 
     Z & Zhat -> ``mcc``, ``mcc_paper`` (pooled 5000-row chunks, interleaved by ``env`` when
@@ -379,7 +408,22 @@ def evaluate(Z=None, Zhat=None, L=None, W=None, true_targets=None, est_targets=N
     return out
 
 
-__all__ = ["PAPER_CHUNK", "RowMoments", "abs_correlations", "amari", "column_terms", "evaluate",
-           "interleave_order", "latent_recovery", "matching", "matching_from_latents",
-           "matching_from_mixing", "mcc", "mcc_from_moments", "mcc_paper", "mcc_spearman",
-           "row_moments", "target_f1"]
+__all__ = [
+    "PAPER_CHUNK",
+    "RowMoments",
+    "abs_correlations",
+    "amari",
+    "column_terms",
+    "evaluate",
+    "interleave_order",
+    "latent_recovery",
+    "matching",
+    "matching_from_latents",
+    "matching_from_mixing",
+    "mcc",
+    "mcc_from_moments",
+    "mcc_paper",
+    "mcc_spearman",
+    "row_moments",
+    "target_f1",
+]

@@ -41,7 +41,9 @@ def reference_mixing(d: int, m: int, seed: int) -> np.ndarray:
     return L
 
 
-def gaussian_mixing(d: int, m: int, rng: np.random.Generator, condition: float = 10.0) -> np.ndarray:
+def gaussian_mixing(
+    d: int, m: int, rng: np.random.Generator, condition: float = 10.0
+) -> np.ndarray:
     """Random L with condition number ``condition`` (ratio of largest to smallest singular
     value), Gaussian singular vectors and singular values condition^{1/2} ... condition^{-1/2}."""
     if not condition >= 1.0:
@@ -60,8 +62,15 @@ def orthogonal_mixing(d: int, m: int, rng: np.random.Generator) -> np.ndarray:
     return Q.T
 
 
-def make_mixing(kind: str, d: int, m: int | None, rng: np.random.Generator, *,
-                condition: float = 10.0, seed: int | None = None) -> np.ndarray:
+def make_mixing(
+    kind: str,
+    d: int,
+    m: int | None,
+    rng: np.random.Generator,
+    *,
+    condition: float = 10.0,
+    seed: int | None = None,
+) -> np.ndarray:
     """A (d x m) mixing matrix of the given kind (float64). ``reference`` uses the integer
     ``seed`` (the mixing seed) instead of ``rng``."""
     m = d if m is None else m

@@ -53,8 +53,8 @@ def best_cut(U: np.ndarray) -> np.ndarray:
         T = start.copy()
         gain = cut_gain(U, T)
         while True:
-            a = U[:, ~T].sum(axis=1)          # pairs (v, i), i outside: count iff v inside
-            b = U[T, :].sum(axis=0)           # pairs (j, v), j inside: count iff v outside
+            a = U[:, ~T].sum(axis=1)  # pairs (v, i), i outside: count iff v inside
+            b = U[T, :].sum(axis=0)  # pairs (j, v), j inside: count iff v outside
             delta = np.where(T, b - a, a - b)  # change of the gain when v is flipped
             v = int(np.argmax(delta))
             if delta[v] <= 0:
@@ -171,13 +171,25 @@ def check_design(targets, d: int | None = None) -> DesignCheck:
         raise MncrlError("the design names no latent: give the latent dimension")
     report = assumption4(T, d)
     proposal = propose_additions(T, d)
-    return DesignCheck(d=d, n_environments=int(T.shape[0]), identifiable=report.satisfied,
-                       unseparated=tuple(report.unseparated),
-                       recoverable=tuple(recoverable_latents(T, d)),
-                       proposed_additions=tuple(tuple(t) for t in proposal),
-                       lower_bound=additions_lower_bound(T, d))
+    return DesignCheck(
+        d=d,
+        n_environments=int(T.shape[0]),
+        identifiable=report.satisfied,
+        unseparated=tuple(report.unseparated),
+        recoverable=tuple(recoverable_latents(T, d)),
+        proposed_additions=tuple(tuple(t) for t in proposal),
+        lower_bound=additions_lower_bound(T, d),
+    )
 
 
-__all__ = ["DesignCheck", "additions_lower_bound", "best_cut", "check_design", "cut_gain",
-           "greedy_cover", "minimal_separating_design", "propose_additions",
-           "recoverable_latents"]
+__all__ = [
+    "DesignCheck",
+    "additions_lower_bound",
+    "best_cut",
+    "check_design",
+    "cut_gain",
+    "greedy_cover",
+    "minimal_separating_design",
+    "propose_additions",
+    "recoverable_latents",
+]

@@ -22,8 +22,7 @@ from mncrl.data import atomic_write
 
 #: A fixed colour per estimator label (colour-blind palette), others get the next colours.
 COLOURS = {"sv-paper": 0, "icrl": 1, "ica": 2, "sv-best": 4, "subspace": 3}
-PAPER_MARKER = {"marker": "D", "color": "black", "markersize": 5, "linestyle": "none",
-                "zorder": 5}
+PAPER_MARKER = {"marker": "D", "color": "black", "markersize": 5, "linestyle": "none", "zorder": 5}
 
 
 def setup():
@@ -34,8 +33,9 @@ def setup():
     import seaborn as sns
 
     sns.set_theme(context="paper", style="whitegrid", font_scale=1.1)
-    matplotlib.rcParams.update({"figure.dpi": 110, "savefig.dpi": 200,
-                                "svg.hashsalt": "mncrl", "pdf.compression": 6})
+    matplotlib.rcParams.update(
+        {"figure.dpi": 110, "savefig.dpi": 200, "svg.hashsalt": "mncrl", "pdf.compression": 6}
+    )
 
 
 def palette(labels: Sequence[str]) -> dict:
@@ -89,21 +89,36 @@ def paper_points(claims_file: str, figure: str):
         if c.figure != figure or c.source != "paper":
             continue
         if c.kind == "value":
-            rows.append({"estimator": c.estimator, "metric": c.metric, **c.select,
-                         "paper": float(c.paper), "paper_low": float(c.paper),
-                         "paper_high": float(c.paper)})
+            rows.append(
+                {
+                    "estimator": c.estimator,
+                    "metric": c.metric,
+                    **c.select,
+                    "paper": float(c.paper),
+                    "paper_low": float(c.paper),
+                    "paper_high": float(c.paper),
+                }
+            )
         elif c.kind == "range":
-            rows.append({"estimator": c.estimator, "metric": c.metric, **c.select,
-                         "paper": float(np.mean(c.paper)), "paper_low": float(c.paper[0]),
-                         "paper_high": float(c.paper[1])})
+            rows.append(
+                {
+                    "estimator": c.estimator,
+                    "metric": c.metric,
+                    **c.select,
+                    "paper": float(np.mean(c.paper)),
+                    "paper_low": float(c.paper[0]),
+                    "paper_high": float(c.paper[1]),
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def ordered_labels(present: Sequence[str], configured: Sequence[str]) -> list[str]:
     """Labels in config order, then any others present in the data."""
     present = list(dict.fromkeys(present))
-    return [lab for lab in configured if lab in present] + \
-        [lab for lab in present if lab not in configured]
+    return [lab for lab in configured if lab in present] + [
+        lab for lab in present if lab not in configured
+    ]
 
 
 def display_names(present: Sequence[str], estimators: Mapping[str, str]) -> tuple[list, dict]:
@@ -113,9 +128,17 @@ def display_names(present: Sequence[str], estimators: Mapping[str, str]) -> tupl
     return labels, {lab: estimators.get(lab, lab) for lab in labels}
 
 
-def grouped_bars(ax, stats, x: str, labels: Sequence[str], names: Mapping[str, str],
-                 colours: Mapping, paper=None, x_order: Sequence | None = None,
-                 width: float = 0.8):
+def grouped_bars(
+    ax,
+    stats,
+    x: str,
+    labels: Sequence[str],
+    names: Mapping[str, str],
+    colours: Mapping,
+    paper=None,
+    x_order: Sequence | None = None,
+    width: float = 0.8,
+):
     """Bars of ``stats`` (columns x, estimator, mean, se) grouped by ``x``, coloured by
     estimator, with SE error bars; the paper's values (``paper``: columns x, estimator,
     paper_low, paper_high) as black diamonds on the matching bars (a line for a range)."""
@@ -131,16 +154,25 @@ def grouped_bars(ax, stats, x: str, labels: Sequence[str], names: Mapping[str, s
     for j, lab in enumerate(labels):
         s = stats[(stats["estimator"] == lab) & stats[x].isin(xs)]
         pos = [position(v, j) for v in s[x]]
-        ax.bar(pos, s["mean"], width=slot * 0.95, yerr=s["se"], color=colours[lab],
-               label=names.get(lab, lab), capsize=2, error_kw={"elinewidth": 1})
+        ax.bar(
+            pos,
+            s["mean"],
+            width=slot * 0.95,
+            yerr=s["se"],
+            color=colours[lab],
+            label=names.get(lab, lab),
+            capsize=2,
+            error_kw={"elinewidth": 1},
+        )
         if paper is None or not len(paper):
             continue
         p = paper[(paper["estimator"] == lab) & paper[x].isin(xs)]
         for _, row in p.iterrows():
             px = position(row[x], j)
             if row["paper_high"] > row["paper_low"]:
-                ax.plot([px, px], [row["paper_low"], row["paper_high"]], color="black", lw=2,
-                        zorder=5)
+                ax.plot(
+                    [px, px], [row["paper_low"], row["paper_high"]], color="black", lw=2, zorder=5
+                )
             ax.plot([px], [row["paper"]], **PAPER_MARKER)
     ax.set_xticks(range(len(xs)))
     ax.set_xticklabels([_tick(v) for v in xs])
@@ -177,19 +209,23 @@ def add_legend(ax, **kwargs):
     ax.legend(handles, labels, **kwargs)
 
 
-def markdown_table(stats, x: str, labels: Sequence[str], names: Mapping[str, str],
-                   paper=None, digits: int = 3) -> str:
+def markdown_table(
+    stats, x: str, labels: Sequence[str], names: Mapping[str, str], paper=None, digits: int = 3
+) -> str:
     """``x`` down, estimators across: 'mean +- se (paper p)'."""
-    xs = sorted(set(stats[x].unique()) | (set(paper[x].unique()) if paper is not None
-                                          and len(paper) else set()))
+    xs = sorted(
+        set(stats[x].unique())
+        | (set(paper[x].unique()) if paper is not None and len(paper) else set())
+    )
     header = f"| {x} | " + " | ".join(names.get(lab, lab) for lab in labels) + " |"
     lines = [header, "|" + "---|" * (len(labels) + 1)]
     for v in xs:
         cells = []
         for lab in labels:
             s = stats[(stats[x] == v) & (stats["estimator"] == lab)]
-            text = f"{s['mean'].iloc[0]:.{digits}f} +- {s['se'].iloc[0]:.{digits}f}" \
-                if len(s) else "-"
+            text = (
+                f"{s['mean'].iloc[0]:.{digits}f} +- {s['se'].iloc[0]:.{digits}f}" if len(s) else "-"
+            )
             if paper is not None and len(paper):
                 p = paper[(paper[x] == v) & (paper["estimator"] == lab)]
                 if len(p):
@@ -213,16 +249,26 @@ class Summary:
     colours: dict
 
 
-def figure_summary(metrics: Mapping[str, str], by: Sequence[str], metric: str,
-                   estimators: Mapping[str, str], claims_file: str, figure: str) -> Summary:
+def figure_summary(
+    metrics: Mapping[str, str],
+    by: Sequence[str],
+    metric: str,
+    estimators: Mapping[str, str],
+    claims_file: str,
+    figure: str,
+) -> Summary:
     """The :class:`Summary` of ``metric`` per combination of ``by`` and estimator over the
     metrics tables (experiment -> path); labels in the order of ``estimators`` (label -> display
     name), then any others; the paper's values are the claims of ``figure``."""
     table = load_metrics(metrics)
     labels, names = display_names(table["estimator"], estimators)
-    return Summary(stats=summary(table, [*by, "estimator"], metric),
-                   paper=paper_points(claims_file, figure), labels=labels, names=names,
-                   colours=palette(labels))
+    return Summary(
+        stats=summary(table, [*by, "estimator"], metric),
+        paper=paper_points(claims_file, figure),
+        labels=labels,
+        names=names,
+        colours=palette(labels),
+    )
 
 
 def _bar_axes(ax, s: Summary, x: str, stats, xlabel: str, x_order=None) -> None:
@@ -247,15 +293,17 @@ def bar_plot(s: Summary, x: str, xlabel: str, title: str, ylabel: str = "MCC"):
     return fig
 
 
-def bar_panels(s: Summary, x: str, xlabel: str, panel: str, panel_title: str, title: str,
-               ylabel: str = "MCC"):
+def bar_panels(
+    s: Summary, x: str, xlabel: str, panel: str, panel_title: str, title: str, ylabel: str = "MCC"
+):
     """:func:`bar_plot` in one panel per value of ``panel`` (titled ``panel_title.format(v)``),
     side by side with a shared y axis and the same x ticks."""
     import matplotlib.pyplot as plt
 
     values = sorted(s.stats[panel].unique())
-    fig, axes = plt.subplots(1, len(values), figsize=(3.4 * len(values) + 2.0, 3.4),
-                             sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(values), figsize=(3.4 * len(values) + 2.0, 3.4), sharey=True, squeeze=False
+    )
     x_order = sorted(set(s.stats[x]) | (set(s.paper[x]) if len(s.paper) else set()))
     for ax, v in zip(axes[0], values, strict=True):
         _bar_axes(ax, s, x, s.stats[s.stats[panel] == v], xlabel, x_order)
@@ -275,8 +323,14 @@ def line_plot(s: Summary, x: str, xlabel: str, title: str, ylabel: str = "MCC"):
     for lab in s.labels:
         r = s.stats[s.stats["estimator"] == lab].sort_values(x)
         ax.plot(r[x], r["mean"], marker="o", color=s.colours[lab], label=s.names[lab])
-        ax.fill_between(r[x], r["mean"] - r["se"], r["mean"] + r["se"], color=s.colours[lab],
-                        alpha=0.25, linewidth=0)
+        ax.fill_between(
+            r[x],
+            r["mean"] - r["se"],
+            r["mean"] + r["se"],
+            color=s.colours[lab],
+            alpha=0.25,
+            linewidth=0,
+        )
     if len(s.paper):
         p = s.paper.sort_values(x)
         ax.plot(p[x], p["paper"], **PAPER_MARKER)
@@ -300,8 +354,10 @@ def panel_markdown(s: Summary, x: str, panel: str, panel_title: str, title: str)
     parts = [f"# {title}\n"]
     for v in sorted(s.stats[panel].unique()):
         stats = s.stats[s.stats[panel] == v]
-        parts.append(f"\n## {panel_title.format(v)}\n\n"
-                     + markdown_table(stats, x, s.labels, s.names, s.paper))
+        parts.append(
+            f"\n## {panel_title.format(v)}\n\n"
+            + markdown_table(stats, x, s.labels, s.names, s.paper)
+        )
     return "".join(parts)
 
 
@@ -313,8 +369,9 @@ def dk_panels(ds: Sequence[int], Ks: Mapping[int, Sequence[int]], ylabel: str):
     import matplotlib.pyplot as plt
 
     ncols = max([len(Ks[d]) for d in ds] + [1])
-    fig, axes = plt.subplots(len(ds), ncols, figsize=(3.3 * ncols, 2.5 * max(len(ds), 1)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(ds), ncols, figsize=(3.3 * ncols, 2.5 * max(len(ds), 1)), squeeze=False
+    )
     panels = []
     for i, d in enumerate(ds):
         for j, ax in enumerate(axes[i]):
@@ -334,8 +391,14 @@ def finish_panels(fig, title: str, ncol: int, legend_y: float) -> None:
     bottom at ``legend_y`` in figure coordinates), the ``title`` above them, and a tight layout
     leaving room for both."""
     handles, texts = fig.axes[0].get_legend_handles_labels()
-    fig.legend(handles, texts, loc="lower center", ncol=min(ncol, len(texts)), fontsize=8,
-               bbox_to_anchor=(0.5, legend_y))
+    fig.legend(
+        handles,
+        texts,
+        loc="lower center",
+        ncol=min(ncol, len(texts)),
+        fontsize=8,
+        bbox_to_anchor=(0.5, legend_y),
+    )
     fig.suptitle(title, fontsize=10)
     rows = fig.axes[0].get_gridspec().nrows
     fig.tight_layout(rect=(0, min(0.2, 0.36 / rows), 1, 0.97))
@@ -352,9 +415,14 @@ def paper_statements(claims_file: str, figure: str, key: str) -> dict:
     from mncrl.claims import load_claims
 
     _, claims = load_claims(claims_file)
-    return {(c.estimator, c.select.get(key)):
-            (c.statement or f"{c.paper:.2f}").split(":")[-1].strip().replace("+-", "±")
-            for c in claims if c.figure == figure and c.source == "paper"}
+    return {
+        (c.estimator, c.select.get(key)): (c.statement or f"{c.paper:.2f}")
+        .split(":")[-1]
+        .strip()
+        .replace("+-", "±")
+        for c in claims
+        if c.figure == figure and c.source == "paper"
+    }
 
 
 def estimator_rows(s: Summary, column: str, values: Sequence, paper: Mapping) -> list[list]:
@@ -387,8 +455,14 @@ def table_plot(header: Sequence[str], rows: Sequence[Sequence[str]], title: str)
     fig, ax = plt.subplots(figsize=(7.2, 0.36 * (len(rows) + 1) + 0.3))
     ax.axis("off")
     widths = [0.46] + [0.54 / (len(header) - 1)] * (len(header) - 1)
-    tab = ax.table(cellText=rows, colLabels=header, loc="center", cellLoc="left",
-                   colLoc="left", colWidths=widths)
+    tab = ax.table(
+        cellText=rows,
+        colLabels=header,
+        loc="center",
+        cellLoc="left",
+        colLoc="left",
+        colWidths=widths,
+    )
     tab.auto_set_font_size(False)
     tab.set_fontsize(9)
     tab.scale(1.0, 1.4)
@@ -417,8 +491,7 @@ def bar_figure(s: Summary, x: str, xlabel: str, title: str, out_stem: str) -> st
 def line_figure(s: Summary, x: str, xlabel: str, title: str, out_stem: str) -> str:
     """:func:`line_plot` and :func:`summary_markdown` of ``s`` written under ``out_stem``;
     returns the markdown."""
-    return write_outputs(line_plot(s, x, xlabel, title), summary_markdown(s, x, title),
-                         out_stem)
+    return write_outputs(line_plot(s, x, xlabel, title), summary_markdown(s, x, title), out_stem)
 
 
 def save_figure(fig, out_stem: str) -> list[str]:

@@ -35,10 +35,18 @@ SCM2_VARIANTS = ("paper", "reference")
 # pa(2)={1}, pa(3)={1,2}, pa(4)={1,2,3}, pa(5)={1,3,4}, pa(6)={2,3,4,5} (1-based) -> 0-based.
 PAPER_NONLINEAR_EDGES: tuple[tuple[int, int], ...] = (
     (0, 1),
-    (0, 2), (1, 2),
-    (0, 3), (1, 3), (2, 3),
-    (0, 4), (2, 4), (3, 4),
-    (1, 5), (2, 5), (3, 5), (4, 5),
+    (0, 2),
+    (1, 2),
+    (0, 3),
+    (1, 3),
+    (2, 3),
+    (0, 4),
+    (2, 4),
+    (3, 4),
+    (1, 5),
+    (2, 5),
+    (3, 5),
+    (4, 5),
 )
 
 
@@ -89,8 +97,9 @@ def topological_order(A: np.ndarray) -> np.ndarray:
     return np.array(order, dtype=np.int64)
 
 
-def draw_weights(A: np.ndarray, rng: np.random.Generator,
-                 weight_range: tuple[float, float] = (0.1, 1.0)) -> np.ndarray:
+def draw_weights(
+    A: np.ndarray, rng: np.random.Generator, weight_range: tuple[float, float] = (0.1, 1.0)
+) -> np.ndarray:
     """Weighted adjacency: every edge gets a weight ~ U(low, high), independently."""
     low, high = weight_range
     W = rng.uniform(low, high, size=A.shape)
@@ -213,8 +222,11 @@ def sample_latents(
     """
     d = B.shape[0]
     targets = np.asarray(targets, dtype=bool)
-    values = np.full(d, intervention.do_value) if do_values is None else np.asarray(do_values,
-                                                                                   dtype=float)
+    values = (
+        np.full(d, intervention.do_value)
+        if do_values is None
+        else np.asarray(do_values, dtype=float)
+    )
     if mechanism == "linear":
         return _linear(B, eta, targets, intervention, values)
     if mechanism == "scm1":
@@ -245,8 +257,9 @@ def _linear(B, eta, targets, iv: Intervention, values) -> np.ndarray:
     return Z
 
 
-def _nonlinear(f: Mechanism, order, eta, targets, iv: Intervention, values, mechanism,
-               env_index) -> np.ndarray:
+def _nonlinear(
+    f: Mechanism, order, eta, targets, iv: Intervention, values, mechanism, env_index
+) -> np.ndarray:
     n, d = eta.shape
     Z = np.zeros((n, d), order="F")  # column-major: every node is a contiguous column
     eta = np.asfortranarray(eta)
@@ -268,5 +281,6 @@ def _nonlinear(f: Mechanism, order, eta, targets, iv: Intervention, values, mech
                 f"mechanism '{mechanism}': node {j} (Z{j + 1} in the paper's 1-based names) in "
                 f"environment {env_index} (targets {where if where else 'none: observational'}) "
                 f"is NaN/Inf for {int(bad.sum())} of {n} samples: {reason}; this mechanism is "
-                f"not defined on this environment")
+                f"not defined on this environment"
+            )
     return Z

@@ -32,8 +32,15 @@ from mncrl.data import Dataset, validate
 from mncrl.errors import MncrlError
 from mncrl.threads import single_threaded_blas
 
-STREAMS = {"graph": 1, "weights": 2, "design": 3, "noise": 4, "obs_noise": 5, "mixing": 6,
-           "split": 7}
+STREAMS = {
+    "graph": 1,
+    "weights": 2,
+    "design": 3,
+    "noise": 4,
+    "obs_noise": 5,
+    "mixing": 6,
+    "split": 7,
+}
 GRAPHS = ("erdos-renyi", "paper-nonlinear", "custom")
 DTYPES = ("float32", "float64")
 
@@ -102,21 +109,27 @@ class Scenario:
 
     @property
     def intervention_spec(self) -> iv_mod.Intervention:
-        return iv_mod.Intervention(kind=self.intervention, do_value=self.do_value,
-                                   shift=self.shift, scale=self.scale,
-                                   weight_scale=self.weight_scale)
+        return iv_mod.Intervention(
+            kind=self.intervention,
+            do_value=self.do_value,
+            shift=self.shift,
+            scale=self.scale,
+            weight_scale=self.weight_scale,
+        )
 
     @classmethod
     def from_dict(cls, values: Mapping) -> Scenario:
         """A Scenario from a plain mapping (e.g. parsed YAML); unknown keys are an error."""
         if not isinstance(values, Mapping):
-            raise MncrlError(f"a scenario must be a mapping of keys to values, got "
-                             f"{type(values).__name__}")
+            raise MncrlError(
+                f"a scenario must be a mapping of keys to values, got {type(values).__name__}"
+            )
         allowed = [f.name for f in fields(cls)]
         unknown = [k for k in values if k not in allowed]
         if unknown:
-            raise MncrlError(f"unknown scenario key {unknown[0]!r}; allowed keys: "
-                             f"{', '.join(allowed)}")
+            raise MncrlError(
+                f"unknown scenario key {unknown[0]!r}; allowed keys: {', '.join(allowed)}"
+            )
         return cls(**dict(values))
 
     def to_dict(self) -> dict:
@@ -154,7 +167,8 @@ def _is_int(x) -> bool:
 
 def _is_real(x) -> bool:
     return isinstance(x, int | float | np.integer | np.floating) and not isinstance(
-        x, bool | np.bool_)
+        x, bool | np.bool_
+    )
 
 
 def _check_seed(seed, name: str) -> None:
@@ -179,8 +193,9 @@ def _normalise_and_check(s: Scenario) -> None:
         if optional and value is None:
             return
         if not _is_int(value) or value < low:
-            fail(f"{name} must be an integer >= {low}{' or null' if optional else ''}, "
-                 f"got {value!r}")
+            fail(
+                f"{name} must be an integer >= {low}{' or null' if optional else ''}, got {value!r}"
+            )
         set_(name, int(value))
 
     def real(name, low=-math.inf, high=math.inf, low_open=False, what=None):
@@ -222,10 +237,16 @@ def _normalise_and_check(s: Scenario) -> None:
     flag("paired_noise")
 
     wr = s.weight_range
-    if not (isinstance(wr, list | tuple) and len(wr) == 2 and all(_is_real(v) and math.isfinite(v)
-                                                                  for v in wr) and wr[0] <= wr[1]):
-        fail(f"weight_range must be a pair [low, high] of finite numbers with low <= high, "
-             f"got {wr!r}")
+    if not (
+        isinstance(wr, list | tuple)
+        and len(wr) == 2
+        and all(_is_real(v) and math.isfinite(v) for v in wr)
+        and wr[0] <= wr[1]
+    ):
+        fail(
+            f"weight_range must be a pair [low, high] of finite numbers with low <= high, "
+            f"got {wr!r}"
+        )
     set_("weight_range", (float(wr[0]), float(wr[1])))
 
     if s.m is not None and s.m < s.d:
@@ -245,14 +266,17 @@ def _normalise_and_check(s: Scenario) -> None:
     if s.graph == "paper-nonlinear" and s.d != 6:
         fail(f"graph 'paper-nonlinear' has 6 nodes; set d = 6 (got d = {s.d})")
     if s.mechanism == "scm2" and s.graph != "paper-nonlinear":
-        fail("mechanism 'scm2' is defined only on the paper's graph: set graph = "
-             "'paper-nonlinear' (and d = 6)")
+        fail(
+            "mechanism 'scm2' is defined only on the paper's graph: set graph = "
+            "'paper-nonlinear' (and d = 6)"
+        )
 
     params = {} if s.design_params is None else s.design_params
     if isinstance(params, Mapping):
         params = _freeze(params)
-    elif isinstance(params, list | tuple) and all(isinstance(kv, list | tuple) and len(kv) == 2
-                                                  for kv in params):
+    elif isinstance(params, list | tuple) and all(
+        isinstance(kv, list | tuple) and len(kv) == 2 for kv in params
+    ):
         params = _freeze(dict(params))
     else:
         fail(f"design_params must be a mapping of parameter names to values, got {params!r}")
@@ -300,8 +324,14 @@ def design_matrix(scenario: Scenario, seed: int) -> np.ndarray:
 def mixing_matrix(scenario: Scenario) -> np.ndarray:
     """The (d x m) mixing L, drawn from ``mixing_seed`` only (shared by every data seed)."""
     s = scenario
-    return mixing_mod.make_mixing(s.mixing, s.d, s.m_obs, rng_for(s.mixing_seed, "mixing"),
-                                  condition=s.condition, seed=s.mixing_seed)
+    return mixing_mod.make_mixing(
+        s.mixing,
+        s.d,
+        s.m_obs,
+        rng_for(s.mixing_seed, "mixing"),
+        condition=s.condition,
+        seed=s.mixing_seed,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -337,9 +367,16 @@ def simulate(scenario: Scenario, seed: int) -> Dataset:
     with single_threaded_blas():
         for k in range(K):
             eta = shared if s.paired_noise else noise(k)
-            Zk = scm.sample_latents(mechanism=s.mechanism, B=B, eta=eta, targets=T[k],
-                                    intervention=intervention, order=order,
-                                    scm2_variant=s.scm2_variant, env_index=k)
+            Zk = scm.sample_latents(
+                mechanism=s.mechanism,
+                B=B,
+                eta=eta,
+                targets=T[k],
+                intervention=intervention,
+                order=order,
+                scm2_variant=s.scm2_variant,
+                env_index=k,
+            )
             Xk = Zk @ L
             if s.obs_noise > 0:
                 Xk += s.obs_noise * rng_for(seed, "obs_noise", k).standard_normal((n, m))
@@ -361,18 +398,35 @@ def example1(n: int = 1000, seed: int = 0) -> Dataset:
     T = iv_mod.paper_example(3)
     values = np.array([[1.0, 1.0, 0.0], [1.0, 0.0, 2.0], [0.0, 1.0, 3.0]])
     do = iv_mod.Intervention("do")
-    Z = np.concatenate([
-        scm.sample_latents(mechanism="linear", B=B, targets=T[k], intervention=do,
-                           do_values=values[k],
-                           eta=scm.sample_noise(rng_for(seed, "noise", k), "gaussian", 1.0, (n, 3)))
-        for k in range(3)])
+    Z = np.concatenate(
+        [
+            scm.sample_latents(
+                mechanism="linear",
+                B=B,
+                targets=T[k],
+                intervention=do,
+                do_values=values[k],
+                eta=scm.sample_noise(rng_for(seed, "noise", k), "gaussian", 1.0, (n, 3)),
+            )
+            for k in range(3)
+        ]
+    )
     env = np.repeat(np.arange(3, dtype=np.int32), n)
-    return validate(Dataset(X=Z @ L, env=env, Z=Z, L=L, targets=T,
-                            meta={"adjacency": B, "do_values": values, "seed": int(seed)}))
+    return validate(
+        Dataset(
+            X=Z @ L,
+            env=env,
+            Z=Z,
+            L=L,
+            targets=T,
+            meta={"adjacency": B, "do_values": values, "seed": int(seed)},
+        )
+    )
 
 
-def train_test_split(ds: Dataset, seed: int, test_fraction: float = 0.25, *,
-                     same_rows: bool = False) -> tuple[Dataset, Dataset]:
+def train_test_split(
+    ds: Dataset, seed: int, test_fraction: float = 0.25, *, same_rows: bool = False
+) -> tuple[Dataset, Dataset]:
     """Split every environment into train and test rows (round(n_k * test_fraction) test rows,
     at least one of each), deterministically from ``seed``; rows keep their original order.
 
@@ -386,14 +440,16 @@ def train_test_split(ds: Dataset, seed: int, test_fraction: float = 0.25, *,
     order = np.argsort(ds.env, kind="stable")
     counts = np.bincount(ds.env, minlength=ds.n_envs)
     if counts.min() < 2:
-        raise MncrlError(f"environment {int(counts.argmin())} has {int(counts.min())} row(s): "
-                         f"need at least 2 to split")
+        raise MncrlError(
+            f"environment {int(counts.argmin())} has {int(counts.min())} row(s): "
+            f"need at least 2 to split"
+        )
     if same_rows and np.unique(counts).size > 1:
         raise MncrlError("same_rows=True needs environments of equal size")
     train, test = [], []
     start = 0
     for k, n_k in enumerate(counts):
-        rows = order[start:start + n_k]
+        rows = order[start : start + n_k]
         start += n_k
         n_test = min(max(round(n_k * test_fraction), 1), n_k - 1)
         perm = rng_for(seed, "split", 0 if same_rows else k).permutation(int(n_k))
@@ -402,9 +458,18 @@ def train_test_split(ds: Dataset, seed: int, test_fraction: float = 0.25, *,
     parts = []
     for name, idx in (("train", train), ("test", test)):
         idx = np.sort(np.concatenate(idx))
-        meta = {**ds.meta, "split": {"part": name, "seed": int(seed),
-                                     "test_fraction": float(test_fraction)}}
-        parts.append(Dataset(X=ds.X[idx], env=ds.env[idx],
-                             Z=None if ds.Z is None else ds.Z[idx], L=ds.L,
-                             targets=ds.targets, meta=meta))
+        meta = {
+            **ds.meta,
+            "split": {"part": name, "seed": int(seed), "test_fraction": float(test_fraction)},
+        }
+        parts.append(
+            Dataset(
+                X=ds.X[idx],
+                env=ds.env[idx],
+                Z=None if ds.Z is None else ds.Z[idx],
+                L=ds.L,
+                targets=ds.targets,
+                meta=meta,
+            )
+        )
     return parts[0], parts[1]

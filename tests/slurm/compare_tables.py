@@ -44,8 +44,10 @@ def table_difference(a: Path, b: Path) -> str | None:
     if unequal.to_numpy().any():
         row, col = next(zip(*unequal.to_numpy().nonzero(), strict=True))
         name = left.columns[col]
-        return (f"{int(unequal.to_numpy().sum())} values differ, first at row {row} "
-                f"column {name!r}: {left.iat[row, col]!r} vs {right.iat[row, col]!r}")
+        return (
+            f"{int(unequal.to_numpy().sum())} values differ, first at row {row} "
+            f"column {name!r}: {left.iat[row, col]!r} vs {right.iat[row, col]!r}"
+        )
     return None
 
 

@@ -23,9 +23,17 @@ NAME = "ica"
 HPARAMS = {"max_iter": 200, "tol": 1e-4, "fun": "logcosh", "algorithm": "parallel"}
 
 
-def fit(envs, *, seed: int = 0, latent_dim: int | None = None, observational=None,
-        max_iter: int = 200, tol: float = 1e-4, fun: str = "logcosh",
-        algorithm: str = "parallel") -> Fit:
+def fit(
+    envs,
+    *,
+    seed: int = 0,
+    latent_dim: int | None = None,
+    observational=None,
+    max_iter: int = 200,
+    tol: float = 1e-4,
+    fun: str = "logcosh",
+    algorithm: str = "parallel",
+) -> Fit:
     """Fit FastICA on ``observational`` rows when given, else on the pooled environments."""
     from sklearn.decomposition import FastICA
     from sklearn.exceptions import ConvergenceWarning
@@ -42,14 +50,21 @@ def fit(envs, *, seed: int = 0, latent_dim: int | None = None, observational=Non
     if observational is not None:
         X = np.asarray(observational, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != m or X.shape[0] < m or not np.isfinite(X).all():
-            raise MncrlError(f"{NAME}: observational data must be a finite (n x {m}) array "
-                             f"with n >= {m}")
+            raise MncrlError(
+                f"{NAME}: observational data must be a finite (n x {m}) array with n >= {m}"
+            )
         fitted_on = "observational"
     else:
         X = np.concatenate([np.asarray(b, dtype=np.float64) for b in blocks])
         fitted_on = "pooled-environments"
-    ica = FastICA(n_components=d, random_state=int(seed), max_iter=int(max_iter), tol=float(tol),
-                  fun=fun, algorithm=algorithm)
+    ica = FastICA(
+        n_components=d,
+        random_state=int(seed),
+        max_iter=int(max_iter),
+        tol=float(tol),
+        fun=fun,
+        algorithm=algorithm,
+    )
     with warnings.catch_warnings(record=True) as caught, single_threaded_blas():
         warnings.simplefilter("always", ConvergenceWarning)
         ica.fit(X)
@@ -59,18 +74,26 @@ def fit(envs, *, seed: int = 0, latent_dim: int | None = None, observational=Non
         from mncrl.errors import ConvergenceError
 
         raise ConvergenceError(f"{NAME}: FastICA returned NaN/Inf (degenerate data?)")
-    return Fit(unmixing=W, targets=None, info={
-        "estimator": NAME, "latent_dim": d, "fitted_on": fitted_on, "rows_fitted": len(X),
-        "converged": converged, "iterations": int(ica.n_iter_),
-        "mean": np.asarray(ica.mean_, dtype=np.float64).tolist(),
-    })
+    return Fit(
+        unmixing=W,
+        targets=None,
+        info={
+            "estimator": NAME,
+            "latent_dim": d,
+            "fitted_on": fitted_on,
+            "rows_fitted": len(X),
+            "converged": converged,
+            "iterations": int(ica.n_iter_),
+            "mean": np.asarray(ica.mean_, dtype=np.float64).tolist(),
+        },
+    )
 
 
 ESTIMATOR = Estimator(
     name=NAME,
     fit=fit,
     description="baseline: scikit-learn FastICA (d components, defaults), fitted on "
-                "observational data when available, else on the pooled environments",
+    "observational data when available, else on the pooled environments",
     presets={"default": dict(HPARAMS)},
     default_preset="default",
     needs_observational=True,

@@ -82,7 +82,7 @@ ESTIMATOR = Estimator(
     name=NAME,
     fit=fit,
     description="baseline: the paper's ICRL stand-in, per-environment least squares of X onto "
-                "the constant 10; W = Gamma^T",
+    "the constant 10; W = Gamma^T",
     presets={"default": dict(HPARAMS)},
     default_preset="default",
 )

@@ -194,5 +194,12 @@ def batch_variances(Xb, mask, W):
     return jnp.einsum("bk,bkd->kd", mask, dev) / jnp.maximum(cnt - 1.0, 1.0)[:, None]
 
 
-__all__ = ["Layout", "batch_covariances", "batch_variances", "epoch_batches", "minibatch",
-           "put_rows", "row_buffer"]
+__all__ = [
+    "Layout",
+    "batch_covariances",
+    "batch_variances",
+    "epoch_batches",
+    "minibatch",
+    "put_rows",
+    "row_buffer",
+]

@@ -118,8 +118,7 @@ PRESETS = {
     # App. B.2 of the paper.
     "paper": {"mode": "minibatch", "lr": 2e-3, "batch_size": 4096, "epochs": 50, "restarts": 1},
     # Defaults of the authors' released code (experiment_main.py).
-    "reference": {"mode": "minibatch", "lr": 1e-3, "batch_size": 1024, "epochs": 50,
-                  "restarts": 1},
+    "reference": {"mode": "minibatch", "lr": 1e-3, "batch_size": 1024, "epochs": 50, "restarts": 1},
     # Ours: exact variances, several restarts, keep the lowest final loss (tuned for reliability,
     # see docs/estimators.md).
     "best": {"mode": "moments", "lr": 5e-3, "steps": 2000, "restarts": 8},
@@ -130,8 +129,9 @@ def make_config(**hparams) -> Config:
     """A validated Config; MncrlError on unknown keys or bad values."""
     unknown = sorted(set(hparams) - set(HPARAMS))
     if unknown:
-        raise MncrlError(f"unknown hyper-parameter '{unknown[0]}' for {NAME}; valid: "
-                         f"{', '.join(HPARAMS)}")
+        raise MncrlError(
+            f"unknown hyper-parameter '{unknown[0]}' for {NAME}; valid: {', '.join(HPARAMS)}"
+        )
     cfg = Config(**{k: coerce_hparam(NAME, k, v, _TYPES[k]) for k, v in hparams.items()})
     if cfg.mode not in MODES:
         raise MncrlError(f"{NAME}: mode must be one of {', '.join(MODES)}, got {cfg.mode!r}")
@@ -187,8 +187,12 @@ def loss_terms(V, W, cfg: Config, xp=jnp) -> dict:
 
 def weighted_loss(terms: dict, cfg: Config):
     """The loss from its four terms and the weights of ``cfg``."""
-    return (cfg.weight_var * terms["variance"] - cfg.weight_support * terms["support"]
-            + cfg.weight_diag * terms["diagonal"] + cfg.weight_norm * terms["norm"])
+    return (
+        cfg.weight_var * terms["variance"]
+        - cfg.weight_support * terms["support"]
+        + cfg.weight_diag * terms["diagonal"]
+        + cfg.weight_norm * terms["norm"]
+    )
 
 
 def total_loss(V, W, cfg: Config, xp=jnp):
@@ -276,8 +280,9 @@ def _moments_chunk(W, opt_state, shuffle_key, S, start, *, cfg, layout, length):
 
 
 @partial(jax.jit, static_argnames=("cfg", "layout", "length"))
-def _run_chunk(W, opt_state, shuffle_keys, data, start, *, cfg: Config, layout: Layout,
-               length: int):
+def _run_chunk(
+    W, opt_state, shuffle_keys, data, start, *, cfg: Config, layout: Layout, length: int
+):
     """``length`` epochs (minibatch) or steps (moments) of every [problem, restart]: W, the
     optimiser state and the shuffle keys are [P, R, ...], ``data`` (the rows or the covariances)
     [P, ...]; returns W, the state and the losses [P, R, length, ...]."""
@@ -334,8 +339,16 @@ def _train(state, data, cfg: Config, layout: Layout, progress: bool):
     losses, start = [], 0
     bar = _progress_bar(total, unit, progress)
     for length in _chunks(total):
-        W, opt_state, chunk = _run_chunk(W, opt_state, shuffle_keys, data, jnp.int32(start),
-                                         cfg=cfg, layout=layout, length=length)
+        W, opt_state, chunk = _run_chunk(
+            W,
+            opt_state,
+            shuffle_keys,
+            data,
+            jnp.int32(start),
+            cfg=cfg,
+            layout=layout,
+            length=length,
+        )
         losses.append(np.asarray(chunk).reshape(P, R, -1))
         start += length
         if bar is not None:
@@ -345,9 +358,13 @@ def _train(state, data, cfg: Config, layout: Layout, progress: bool):
     return W, np.concatenate(losses, axis=-1)
 
 
-_COMPILE_EVENTS = frozenset({"/jax/core/compile/jaxpr_trace_duration",
-                             "/jax/core/compile/jaxpr_to_mlir_module_duration",
-                             "/jax/core/compile/backend_compile_duration"})
+_COMPILE_EVENTS = frozenset(
+    {
+        "/jax/core/compile/jaxpr_trace_duration",
+        "/jax/core/compile/jaxpr_to_mlir_module_duration",
+        "/jax/core/compile/backend_compile_duration",
+    }
+)
 
 
 @contextmanager
@@ -419,11 +436,16 @@ def _prepare(problems, layout: Layout, mode: str):
 
 def _check_seeds(problems, seeds) -> None:
     if len(problems) == 0 or len(problems) != len(seeds):
-        raise MncrlError(f"{NAME}: need one seed per problem, got {len(problems)} problems and "
-                         f"{len(seeds)} seeds")
+        raise MncrlError(
+            f"{NAME}: need one seed per problem, got {len(problems)} problems and "
+            f"{len(seeds)} seeds"
+        )
     for seed in seeds:
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not \
-                0 <= seed < 2**31:
+        if (
+            isinstance(seed, bool)
+            or not isinstance(seed, int | np.integer)
+            or not 0 <= seed < 2**31
+        ):
             raise MncrlError(f"{NAME}: seeds must be integers in [0, 2^31), got {seed!r}")
 
 
@@ -434,12 +456,12 @@ def _best_restart(final, W, seed, cfg: Config) -> int:
         raise ConvergenceError(
             f"{NAME} diverged (NaN/Inf loss) in every restart for seed {seed} "
             f"(mode={cfg.mode}, lr={cfg.lr}); lower the learning rate, e.g. --set "
-            f"lr={cfg.lr / 10:g}")
+            f"lr={cfg.lr / 10:g}"
+        )
     return int(np.nanargmin(np.where(ok, final, np.inf)))
 
 
-def fit_batch(problems, seeds, latent_dim=None, *, progress: bool = False,
-              **hparams) -> list[Fit]:
+def fit_batch(problems, seeds, latent_dim=None, *, progress: bool = False, **hparams) -> list[Fit]:
     """Fit several independent data sets of identical shapes in one vmapped call.
 
     ``problems`` is a list of environment lists, ``seeds`` one integer seed per problem (it
@@ -475,17 +497,31 @@ def _results(W, losses, S, seeds, cfg: Config, layout: Layout, seconds: dict) ->
         curve = losses[p, best]
         if cfg.mode == "minibatch":
             curve = curve.reshape(cfg.epochs, layout.steps_per_epoch).mean(axis=1)
-        fits.append(Fit(unmixing=W[p, best], targets=None, info={
-            "estimator": NAME, "mode": cfg.mode, "hparams": asdict(cfg), "latent_dim": layout.d,
-            "steps": int(_schedule(cfg, layout)[2]), "steps_per_epoch": layout.steps_per_epoch,
-            "env_batch": list(layout.env_batch), "restarts": R, "selected_restart": best,
-            "final_loss": float(final[p, best]), "final_losses": final[p].tolist(),
-            "loss_terms": {k: float(v[p, best]) for k, v in terms.items()},
-            "variances": np.asarray(V[p, best], dtype=np.float64).tolist(),
-            "loss_curve": _downsample(curve).tolist(),
-            "loss_curve_unit": "epoch mean" if cfg.mode == "minibatch" else "step",
-            **{k: v / P for k, v in seconds.items()}, "batched_with": P,
-        }))
+        fits.append(
+            Fit(
+                unmixing=W[p, best],
+                targets=None,
+                info={
+                    "estimator": NAME,
+                    "mode": cfg.mode,
+                    "hparams": asdict(cfg),
+                    "latent_dim": layout.d,
+                    "steps": int(_schedule(cfg, layout)[2]),
+                    "steps_per_epoch": layout.steps_per_epoch,
+                    "env_batch": list(layout.env_batch),
+                    "restarts": R,
+                    "selected_restart": best,
+                    "final_loss": float(final[p, best]),
+                    "final_losses": final[p].tolist(),
+                    "loss_terms": {k: float(v[p, best]) for k, v in terms.items()},
+                    "variances": np.asarray(V[p, best], dtype=np.float64).tolist(),
+                    "loss_curve": _downsample(curve).tolist(),
+                    "loss_curve_unit": "epoch mean" if cfg.mode == "minibatch" else "step",
+                    **{k: v / P for k, v in seconds.items()},
+                    "batched_with": P,
+                },
+            )
+        )
     return fits
 
 
@@ -502,8 +538,9 @@ def _progress_bar(total: int, unit: str, enabled: bool):
     return tqdm(total=total, unit=unit, desc=NAME, leave=False)
 
 
-def fit(envs, *, seed: int, latent_dim: int | None = None, progress: bool = False,
-        **hparams) -> Fit:
+def fit(
+    envs, *, seed: int, latent_dim: int | None = None, progress: bool = False, **hparams
+) -> Fit:
     """Fit the paper's estimator to a list of per-environment (n_k x m) arrays; ``seed`` (an
     integer) draws the initial W and the minibatch shuffles."""
     if latent_dim is None:
@@ -522,7 +559,7 @@ ESTIMATOR = Estimator(
     name=NAME,
     fit=fit,
     description="the paper's estimator: AdamW on a variance-sparsity loss of Zhat = X W "
-                "(modes: minibatch = faithful, moments = exact variances)",
+    "(modes: minibatch = faithful, moments = exact variances)",
     presets={name: {**HPARAMS, **values} for name, values in PRESETS.items()},
     default_preset="best",
     needs_observational=False,
@@ -530,6 +567,19 @@ ESTIMATOR = Estimator(
     fit_batch=_fit_batch,
 )
 
-__all__ = ["Config", "ESTIMATOR", "HPARAMS", "PRESETS", "diagonal_groups", "fit", "fit_batch",
-           "init_unmixing", "loss_terms", "make_config", "shuffle_key_data", "total_loss",
-           "variances_from_covariances", "weighted_loss"]
+__all__ = [
+    "Config",
+    "ESTIMATOR",
+    "HPARAMS",
+    "PRESETS",
+    "diagonal_groups",
+    "fit",
+    "fit_batch",
+    "init_unmixing",
+    "loss_terms",
+    "make_config",
+    "shuffle_key_data",
+    "total_loss",
+    "variances_from_covariances",
+    "weighted_loss",
+]

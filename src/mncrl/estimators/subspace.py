@@ -125,8 +125,13 @@ def _sym_power(S: np.ndarray, power: float, floor_rtol: float) -> np.ndarray:
     return (evecs * evals**power) @ evecs.T
 
 
-def moments(envs: list[np.ndarray], latent_dim: int | None, *, pilot_rows: int = 4096,
-            floor_rtol: float = 1e-14) -> Moments:
+def moments(
+    envs: list[np.ndarray],
+    latent_dim: int | None,
+    *,
+    pilot_rows: int = 4096,
+    floor_rtol: float = 1e-14,
+) -> Moments:
     """Pilot (signal subspace + whitening) and one chunked pass of whitened covariances.
 
     ``latent_dim`` None: the numerical rank of the pilot covariance (eigenvalues above
@@ -147,7 +152,8 @@ def moments(envs: list[np.ndarray], latent_dim: int | None, *, pilot_rows: int =
         raise NotIdentifiableError(
             f"the pooled covariance has rank {rank} < latent_dim {d}: some latent never varies "
             f"in any environment (every environment intervenes on it, or latent_dim is too "
-            f"large), so it cannot be recovered")
+            f"large), so it cannot be recovered"
+        )
     basis = evecs[:, :d] if d < m else np.eye(m)
     pca_noise = float(np.mean(evals[d:])) if d < m else None
     orth = _sym_power(basis.T @ P0 @ basis, -0.5, floor_rtol)
@@ -178,16 +184,16 @@ class Floor:
     ``threshold`` is zero variance; ``top`` is the largest eigenvalue of the floor cluster.
     """
 
-    regime: str                   # "noiseless" (whitened) or "noisy" (orthonormal)
-    covs: np.ndarray              # K x d x d
-    to_orth: np.ndarray           # d x d
+    regime: str  # "noiseless" (whitened) or "noisy" (orthonormal)
+    covs: np.ndarray  # K x d x d
+    to_orth: np.ndarray  # d x d
     threshold: float
     top: float
-    gap: float                    # smallest signal / largest floor eigenvalue
-    spread: float                 # largest / smallest floor eigenvalue (noisy regime)
-    noise_var: float              # estimated observation-noise variance (0 when numerical)
-    dims: np.ndarray              # (K,) zero-variance dimensions per environment
-    env_gaps: np.ndarray          # (K,) lambda_{n_k+1} / lambda_{n_k} per environment
+    gap: float  # smallest signal / largest floor eigenvalue
+    spread: float  # largest / smallest floor eigenvalue (noisy regime)
+    noise_var: float  # estimated observation-noise variance (0 when numerical)
+    dims: np.ndarray  # (K,) zero-variance dimensions per environment
+    env_gaps: np.ndarray  # (K,) lambda_{n_k+1} / lambda_{n_k} per environment
 
 
 def floor_split(spectra: np.ndarray, floor_rtol: float, null_gap: float):
@@ -229,13 +235,21 @@ def _no_floor(K: int, d: int) -> NotIdentifiableError:
         "floor): the data look observational or the interventions are not perfect, so the "
         "subspace estimator cannot identify the latents",
         targets=np.zeros((K, d), dtype=bool),
-        unseparated=[(j, i) for j in range(d) for i in range(d) if i != j])
+        unseparated=[(j, i) for j in range(d) for i in range(d) if i != j],
+    )
 
 
-def noise_floor(covs_white: np.ndarray, orth: np.ndarray, *, floor_rtol: float, null_gap: float,
-                floor_spread: float, noise_var: float | None) -> Floor:
+def noise_floor(
+    covs_white: np.ndarray,
+    orth: np.ndarray,
+    *,
+    floor_rtol: float,
+    null_gap: float,
+    floor_spread: float,
+    noise_var: float | None,
+) -> Floor:
     """Decide the regime and the zero-variance threshold (see the module docstring)."""
-    orth_inv = np.linalg.inv(orth)                 # x_orth = x_white @ orth_inv
+    orth_inv = np.linalg.inv(orth)  # x_orth = x_white @ orth_inv
     covs_o = orth_inv.T @ covs_white @ orth_inv
     ev_w = np.linalg.eigvalsh(covs_white)
     ev_o = np.linalg.eigvalsh(covs_o)
@@ -244,8 +258,18 @@ def noise_floor(covs_white: np.ndarray, orth: np.ndarray, *, floor_rtol: float, 
     if not known and split is not None and split[1] <= split[4] * (1 + 1e-9):
         threshold, top, gap, _, clamp = split
         dims = np.sum(ev_w <= threshold, axis=1)
-        return Floor("noiseless", covs_white, orth, threshold, top, gap, 1.0, 0.0, dims,
-                     _env_gaps(ev_w, dims, clamp, threshold))
+        return Floor(
+            "noiseless",
+            covs_white,
+            orth,
+            threshold,
+            top,
+            gap,
+            1.0,
+            0.0,
+            dims,
+            _env_gaps(ev_w, dims, clamp, threshold),
+        )
     split = floor_split(ev_o, floor_rtol, null_gap)
     if split is None:
         raise _no_floor(*ev_o.shape)
@@ -256,7 +280,8 @@ def noise_floor(covs_white: np.ndarray, orth: np.ndarray, *, floor_rtol: float, 
             f"no clean noise floor: the smallest eigenvalues of the environment covariances "
             f"spread over a factor {spread:.3g} below the first gap (ratio {gap:.3g}), more than "
             f"floor_spread={floor_spread:g} and gap / null_gap: observation noise and signal "
-            f"overlap (noise too large for these data)")
+            f"overlap (noise too large for these data)"
+        )
     dims = np.sum(ev_o <= threshold, axis=1)
     if dims.sum() == 0:
         raise _no_floor(*ev_o.shape)
@@ -264,9 +289,20 @@ def noise_floor(covs_white: np.ndarray, orth: np.ndarray, *, floor_rtol: float, 
     if known and not (noise_var / floor_spread <= noise <= noise_var * floor_spread):
         raise NotIdentifiableError(
             f"the zero-variance eigenvalues (median {noise:.3g}) do not match the observation "
-            f"noise variance {noise_var:.3g}: the floor cannot be located")
-    return Floor("noisy", covs_o, np.eye(covs_o.shape[1]), threshold, top, gap, spread, noise,
-                 dims, _env_gaps(ev_o, dims, clamp, threshold))
+            f"noise variance {noise_var:.3g}: the floor cannot be located"
+        )
+    return Floor(
+        "noisy",
+        covs_o,
+        np.eye(covs_o.shape[1]),
+        threshold,
+        top,
+        gap,
+        spread,
+        noise,
+        dims,
+        _env_gaps(ev_o, dims, clamp, threshold),
+    )
 
 
 # ---------------------------------------------------------------------------- search
@@ -358,25 +394,26 @@ def find_blocks(floor: Floor):
             first = E.copy()
             first[rest[0]] = True
             if unfound(first, min(c_E, int(dims[rest[0]]))) < 1 or not passes(E, rest[:1]):
-                rest = rest[1:]                       # rejected for good (monotone test)
+                rest = rest[1:]  # rejected for good (monotone test)
                 continue
             good, step = 1, 2
             while step <= len(rest) and passes(E, rest[:step]):
                 good, step = step, 2 * step
-            bad = min(step, len(rest) + 1)            # first length known (or assumed) to fail
+            bad = min(step, len(rest) + 1)  # first length known (or assumed) to fail
             while bad - good > 1:
                 mid = (good + bad) // 2
                 good, bad = (mid, bad) if passes(E, rest[:mid]) else (good, mid)
             E[rest[:good]] = True
             c_E = count(E)
-            rest = rest[good + 1 :]                   # rest[good] fails with the new E
+            rest = rest[good + 1 :]  # rest[good] fails with the new E
         size = int(E.sum())
         flat = common_null(covs[E].sum(axis=0), size, floor) if size else np.eye(d)
         new = unfound(E, flat.shape[1])
         if new < 1:
             raise NotIdentifiableError(
                 "inconsistent zero-variance dimensions (the common null spaces do not add up to "
-                "the latent dimension): the noise floor does not fit these data")
+                "the latent dimension): the noise floor does not fit these data"
+            )
         new = min(new, d - found)
         blocks.append(Block(E, new, flat))
         sigs = np.vstack([sigs, E])
@@ -413,8 +450,10 @@ def check_hparams(hparams: dict) -> dict:
     """Defaults updated by ``hparams``; MncrlError on unknown names or bad values."""
     unknown = set(hparams) - set(DEFAULTS)
     if unknown:
-        raise MncrlError(f"subspace: unknown hyper-parameter(s) {sorted(unknown)}; "
-                         f"choose from {sorted(DEFAULTS)}")
+        raise MncrlError(
+            f"subspace: unknown hyper-parameter(s) {sorted(unknown)}; "
+            f"choose from {sorted(DEFAULTS)}"
+        )
     hp = {**DEFAULTS, **hparams}
     if not 0 < float(hp["floor_rtol"]) < 1e-3:
         raise MncrlError(f"subspace: floor_rtol must be in (0, 1e-3), got {hp['floor_rtol']}")
@@ -428,8 +467,9 @@ def check_hparams(hparams: dict) -> dict:
     return hp
 
 
-def fit(envs: list[np.ndarray], *, seed: int | None = None, latent_dim: int | None = None,
-        **hparams) -> Fit:
+def fit(
+    envs: list[np.ndarray], *, seed: int | None = None, latent_dim: int | None = None, **hparams
+) -> Fit:
     """Fit the closed-form subspace estimator on per-environment blocks (n_k x m).
 
     ``seed`` is accepted for interface compatibility and unused (the estimator is deterministic).
@@ -444,8 +484,9 @@ def fit(envs: list[np.ndarray], *, seed: int | None = None, latent_dim: int | No
     hp = check_hparams(hparams)
     envs = _check_envs(envs)
     with single_threaded_blas():
-        mom = moments(envs, latent_dim, pilot_rows=int(hp["pilot_rows"]),
-                      floor_rtol=hp["floor_rtol"])
+        mom = moments(
+            envs, latent_dim, pilot_rows=int(hp["pilot_rows"]), floor_rtol=hp["floor_rtol"]
+        )
         t1 = time.perf_counter()
         result = fit_moments(mom, **hp)
     result.info["timings"]["moments"] = t1 - t0
@@ -463,8 +504,14 @@ def fit_moments(mom: Moments, **hparams) -> Fit:
     covs = rewhite @ mom.covs @ rewhite
     orth = mom.orth @ rewhite
     noise_var = hp["noise_var"] if hp["noise_var"] is not None else mom.pca_noise
-    floor = noise_floor(covs, orth, floor_rtol=hp["floor_rtol"], null_gap=hp["null_gap"],
-                        floor_spread=hp["floor_spread"], noise_var=noise_var)
+    floor = noise_floor(
+        covs,
+        orth,
+        floor_rtol=hp["floor_rtol"],
+        null_gap=hp["null_gap"],
+        floor_spread=hp["floor_spread"],
+        noise_var=noise_var,
+    )
     t1 = time.perf_counter()
     blocks, acc, rej = find_blocks(floor)
     t2 = time.perf_counter()
@@ -484,8 +531,10 @@ def fit_moments(mom: Moments, **hparams) -> Fit:
         "env_gaps": floor.env_gaps.tolist(),
         "signatures": [np.flatnonzero(b.signature).tolist() for b in blocks for _ in range(b.new)],
         "test_margin": {"accepted_max": acc, "rejected_min": rej},
-        "assumption4": {"satisfied": report.satisfied,
-                        "unseparated": [list(p) for p in report.unseparated]},
+        "assumption4": {
+            "satisfied": report.satisfied,
+            "unseparated": [list(p) for p in report.unseparated],
+        },
         "hparams": hp,
         "timings": {"noise_floor": t1 - t0, "search": t2 - t1},
     }
@@ -495,12 +544,12 @@ def fit_moments(mom: Moments, **hparams) -> Fit:
         recovered = [j for j, ok in enumerate(lines) if ok and j not in first]
         raise _not_identifiable(targets, report.unseparated, recovered, d)
 
-    W_floor = np.concatenate([b.flat for b in blocks], axis=1)       # d x d, floor coordinates
+    W_floor = np.concatenate([b.flat for b in blocks], axis=1)  # d x d, floor coordinates
     W_orth = floor.to_orth @ W_floor
     W = mom.basis @ W_orth
     # unit pooled within-environment variance: pooled covariance in orthonormal coordinates
     orth_inv = np.linalg.inv(orth)
-    var = np.sum((orth_inv @ W_orth) ** 2, axis=0)                    # |w_white|^2
+    var = np.sum((orth_inv @ W_orth) ** 2, axis=0)  # |w_white|^2
     W = _fix_signs(W / np.sqrt(var))
     info["timings"]["closed_form"] = time.perf_counter() - t0
     return Fit(unmixing=W, targets=targets, info=info)
@@ -515,13 +564,18 @@ def _fix_signs(W: np.ndarray) -> np.ndarray:
 def _not_identifiable(targets, unseparated, recovered, d) -> NotIdentifiableError:
     shown = ", ".join(f"({j},{i})" for j, i in unseparated[:10])
     more = f" and {len(unseparated) - 10} more" if len(unseparated) > 10 else ""
-    rec = (f"latents still recovered on their own (estimated indices): {recovered}"
-           if recovered else "no latent is recovered on its own")
+    rec = (
+        f"latents still recovered on their own (estimated indices): {recovered}"
+        if recovered
+        else "no latent is recovered on its own"
+    )
     err = NotIdentifiableError(
         f"not identifiable: the estimated intervention signatures violate Assumption 4 "
         f"({len(unseparated)} unseparated ordered pairs (j, i) of estimated latents, i.e. no "
         f"environment intervenes on j without i: {shown}{more}); {rec}, out of {d}",
-        targets=targets, unseparated=unseparated)
+        targets=targets,
+        unseparated=unseparated,
+    )
     err.recovered = tuple(recovered)
     return err
 
@@ -530,7 +584,7 @@ ESTIMATOR = Estimator(
     name="subspace",
     fit=fit,
     description="closed form for perfect (do) interventions: intersect per-environment "
-                "zero-variance subspaces; recovers the targets; raises when not identifiable",
+    "zero-variance subspaces; recovers the targets; raises when not identifiable",
     presets=PRESETS,
     default_preset="default",
     needs_observational=False,

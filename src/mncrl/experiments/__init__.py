@@ -81,8 +81,10 @@ def aggregate(problems, spec: Mapping):
 def derived_table(table: str, metrics, spec: Mapping):
     tables = module(spec["kind"]).TABLES
     if table not in tables:
-        raise MncrlError(f"experiment kind '{spec['kind']}' has no table '{table}'; tables: "
-                         f"{', '.join(tables) or '(none)'}")
+        raise MncrlError(
+            f"experiment kind '{spec['kind']}' has no table '{table}'; tables: "
+            f"{', '.join(tables) or '(none)'}"
+        )
     return tables[table](metrics, spec)
 
 
@@ -112,10 +114,25 @@ def check_config(config: Mapping) -> None:
     for fig, entry in config["figures"].items():
         for exp in entry["experiments"]:
             if exp not in config["experiments"]:
-                raise MncrlError(f"figures.{fig}.experiments: unknown experiment '{exp}'; "
-                                 f"configured: {', '.join(config['experiments'])}")
+                raise MncrlError(
+                    f"figures.{fig}.experiments: unknown experiment '{exp}'; "
+                    f"configured: {', '.join(config['experiments'])}"
+                )
 
 
-__all__ = ["KINDS", "aggregate", "cell_spec", "cells", "check_config", "derived_table",
-           "derived_tables", "experiment_spec", "job_cost", "kind_of", "module", "module_of",
-           "names", "run_cell"]
+__all__ = [
+    "KINDS",
+    "aggregate",
+    "cell_spec",
+    "cells",
+    "check_config",
+    "derived_table",
+    "derived_tables",
+    "experiment_spec",
+    "job_cost",
+    "kind_of",
+    "module",
+    "module_of",
+    "names",
+    "run_cell",
+]

@@ -21,8 +21,11 @@ from pathlib import Path
 from mncrl.errors import MncrlError
 from mncrl.threads import limit_xla_threads
 
-REQUIRED = {"run": ("kind", "experiment", "cell", "scenario", "estimators", "seeds"),
-            "aggregate": ("kind", "experiment"), "table": ("kind", "experiment")}
+REQUIRED = {
+    "run": ("kind", "experiment", "cell", "scenario", "estimators", "seeds"),
+    "aggregate": ("kind", "experiment"),
+    "table": ("kind", "experiment"),
+}
 
 
 def load_spec(text: str, command: str) -> dict:
@@ -54,8 +57,10 @@ def _cmd_run(args) -> int:
     statuses = {}
     for record in info["fits"]:
         statuses[record["status"]] = statuses.get(record["status"], 0) + 1
-    print(f"{spec['experiment']}/{spec['cell']}: {len(frame)} rows, {len(spec['seeds'])} seeds, "
-          f"{len(spec['estimators'])} estimators; fits: {statuses}")
+    print(
+        f"{spec['experiment']}/{spec['cell']}: {len(frame)} rows, {len(spec['seeds'])} seeds, "
+        f"{len(spec['estimators'])} estimators; fits: {statuses}"
+    )
     return 0
 
 
@@ -96,8 +101,9 @@ def _cmd_cells(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m mncrl.experiments",
-                                     description="Run, aggregate and list experiment cells.")
+    parser = argparse.ArgumentParser(
+        prog="python -m mncrl.experiments", description="Run, aggregate and list experiment cells."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run one cell (all its problems, seeds and estimators)")
     run.add_argument("--spec", required=True, help="the cell spec as JSON, or @FILE")

@@ -99,8 +99,7 @@ def grid_points(grid: Mapping) -> list[dict]:
     """Cartesian product of ``grid`` (key -> list of values), first key varying slowest."""
     keys = list(grid)
     return [
-        dict(zip(keys, combo, strict=True))
-        for combo in itertools.product(*(grid[k] for k in keys))
+        dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(grid[k] for k in keys))
     ]
 
 
@@ -231,9 +230,14 @@ def _environments(s, data_seed: int, noise: NoiseCache):
         for k in range(K_all):
             eta = noise.get(data_seed, 0 if s.paired_noise else k, s.noise, s.noise_std, (n, d))
             Zk = scm.sample_latents(
-                mechanism=s.mechanism, B=B, eta=eta, targets=T[k],
-                intervention=s.intervention_spec, order=order,
-                scm2_variant=s.scm2_variant, env_index=k,
+                mechanism=s.mechanism,
+                B=B,
+                eta=eta,
+                targets=T[k],
+                intervention=s.intervention_spec,
+                order=order,
+                scm2_variant=s.scm2_variant,
+                env_index=k,
             )
             Xk = Zk @ L  # in the latents' own precision, before the cast to dtype
             if s.obs_noise > 0:
@@ -244,8 +248,14 @@ def _environments(s, data_seed: int, noise: NoiseCache):
     return X, Z, L, T
 
 
-def prepare(scenario, experiment: str, data_cell: str, seed: int, test_fraction: float,
-            noise: NoiseCache | None = None) -> Prepared:
+def prepare(
+    scenario,
+    experiment: str,
+    data_cell: str,
+    seed: int,
+    test_fraction: float,
+    noise: NoiseCache | None = None,
+) -> Prepared:
     """Simulate a data seed's data set, split it and set the observational environment apart.
 
     The data seed is ``stable_seed(experiment, data_cell, seed, "data")`` and the split seed
@@ -267,10 +277,15 @@ def prepare(scenario, experiment: str, data_cell: str, seed: int, test_fraction:
     te_X, te_Z = np.take(X, test_rows, axis=1), np.take(Z, test_rows, axis=1)
     obs = bool(s.observational)
     return Prepared(
-        seed=int(seed), train_envs=list(train[:K]),
-        test_X=interleave(list(te_X[:K])), test_Z=interleave(list(te_Z[:K])),
-        obs_train=train[K] if obs else None, obs_test_X=te_X[K] if obs else None,
-        obs_test_Z=te_Z[K] if obs else None, L=np.asarray(L), targets=T[:K],
+        seed=int(seed),
+        train_envs=list(train[:K]),
+        test_X=interleave(list(te_X[:K])),
+        test_Z=interleave(list(te_Z[:K])),
+        obs_train=train[K] if obs else None,
+        obs_test_X=te_X[K] if obs else None,
+        obs_test_Z=te_Z[K] if obs else None,
+        L=np.asarray(L),
+        targets=T[:K],
     )
 
 
@@ -341,8 +356,9 @@ def _fit_one(est, p: Prepared, seed: int, latent_dim: int, hparams) -> Outcome:
     return Outcome(fit, time.perf_counter() - start)
 
 
-def fit_chunk(est, hparams: Mapping, prepared: Sequence[Prepared], seeds: Sequence[int],
-              latent_dim: int) -> list[Outcome]:
+def fit_chunk(
+    est, hparams: Mapping, prepared: Sequence[Prepared], seeds: Sequence[int], latent_dim: int
+) -> list[Outcome]:
     """Fit one estimator on every problem of a chunk; one vmapped call when possible.
 
     ``seconds`` of a batched fit is the batch's wall time divided by the number of problems.
@@ -352,8 +368,9 @@ def fit_chunk(est, hparams: Mapping, prepared: Sequence[Prepared], seeds: Sequen
     if batched and not uses_observational(est, prepared[0]):
         start = time.perf_counter()
         try:
-            fits = est.fit_batch([p.train_envs for p in prepared], list(seeds),
-                                 latent_dim=latent_dim, **hparams)
+            fits = est.fit_batch(
+                [p.train_envs for p in prepared], list(seeds), latent_dim=latent_dim, **hparams
+            )
         except FIT_FAILURES:
             pass
         else:
@@ -378,9 +395,15 @@ def evaluate_fit(fit, prepared: Prepared, scored_on: str, metrics: Sequence[str]
         true_t, est_t = prepared.targets, fit.targets
     W = np.asarray(fit.unmixing, dtype=np.float64)
     Zhat = np.asarray(X, dtype=np.float64) @ W
-    values = evaluate(Z=np.asarray(Z, dtype=np.float64), Zhat=Zhat, L=prepared.L, W=W,
-                      true_targets=true_t, est_targets=est_t,
-                      spearman="mcc_spearman" in metrics)
+    values = evaluate(
+        Z=np.asarray(Z, dtype=np.float64),
+        Zhat=Zhat,
+        L=prepared.L,
+        W=W,
+        true_targets=true_t,
+        est_targets=est_t,
+        spearman="mcc_spearman" in metrics,
+    )
     return {m: float(values[m]) for m in metrics if m in values and values[m] is not None}
 
 
@@ -416,14 +439,42 @@ def json_scalars(info: Mapping) -> dict:
 
 def estimator_columns(r: Resolved, scored_on: str) -> dict:
     """The columns that describe the estimator of a row."""
-    return {"estimator": r.label, "estimator_name": r.entry["estimator"], "preset": r.preset,
-            "role": r.entry["role"], "scored_on": scored_on}
+    return {
+        "estimator": r.label,
+        "estimator_name": r.entry["estimator"],
+        "preset": r.preset,
+        "role": r.entry["role"],
+        "scored_on": scored_on,
+    }
 
 
 __all__ = [
-    "FIT_FAILURES", "Cell", "NoiseCache", "Outcome", "Prepared", "Resolved", "apply_point",
-    "base_scenario", "batch_mb", "cell_id", "common_spec", "estimator_columns",
-    "estimator_entries", "evaluate_fit", "experiment_block", "failed_values", "fit_chunk", "from_key",
-    "grid_points", "interleave", "json_scalars", "prepare", "problems_per_batch",
-    "resolve_entries", "scenario_columns", "spec_key", "stable_seed", "uses_observational",
+    "FIT_FAILURES",
+    "Cell",
+    "NoiseCache",
+    "Outcome",
+    "Prepared",
+    "Resolved",
+    "apply_point",
+    "base_scenario",
+    "batch_mb",
+    "cell_id",
+    "common_spec",
+    "estimator_columns",
+    "estimator_entries",
+    "evaluate_fit",
+    "experiment_block",
+    "failed_values",
+    "fit_chunk",
+    "from_key",
+    "grid_points",
+    "interleave",
+    "json_scalars",
+    "prepare",
+    "problems_per_batch",
+    "resolve_entries",
+    "scenario_columns",
+    "spec_key",
+    "stable_seed",
+    "uses_observational",
 ]

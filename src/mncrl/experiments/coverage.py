@@ -83,8 +83,7 @@ def design_scenario(base: Mapping, design: Design) -> dict:
 def cells(config: Mapping, name: str) -> list[core.Cell]:
     """The cells as :class:`~mncrl.experiments.core.Cell` (the scenario of a cell is that of
     its first design); every design's scenario is checked once (cached per config)."""
-    key = core.spec_key({"block": config["experiments"][name],
-                         "scenarios": config["scenarios"]})
+    key = core.spec_key({"block": config["experiments"][name], "scenarios": config["scenarios"]})
     return list(_cells_cached(key, name))
 
 
@@ -96,15 +95,19 @@ def _cells_cached(key: str, name: str) -> tuple:
     out = []
     for cell in coverage_cells(settings(config, name)):
         designs = cell.designs()
-        for design in designs if cell.K is None else designs[:len(cell.ks)]:
+        for design in designs if cell.K is None else designs[: len(cell.ks)]:
             try:
                 Scenario.from_dict(design_scenario(base, design))
             except MncrlError as exc:
-                raise MncrlError(f"experiments.{name} (cell {cell.id}, design {design.id}): "
-                                 f"{exc}") from None
+                raise MncrlError(
+                    f"experiments.{name} (cell {cell.id}, design {design.id}): {exc}"
+                ) from None
         point = {"d": cell.d, "K": cell.K if cell.K is not None else "structured"}
-        out.append(core.Cell(experiment=name, id=cell.id, point=point,
-                             scenario=design_scenario(base, designs[0])))
+        out.append(
+            core.Cell(
+                experiment=name, id=cell.id, point=point, scenario=design_scenario(base, designs[0])
+            )
+        )
     return tuple(out)
 
 
@@ -114,18 +117,26 @@ def cell_spec(config: Mapping, name: str, cell: str) -> dict:
     by_id = {c.id: c for c in coverage_cells(s)}
     if cell not in by_id:
         raise MncrlError(f"experiment '{name}' has no cell '{cell}'; cells: {', '.join(by_id)}")
-    return {**core.common_spec(config, name, KIND, cell),
-            "coverage_cell": by_id[cell].to_dict(),
-            "scenario": core.base_scenario(config, name),
-            "subsample": {label: sub.to_dict() for label, sub in s.subsample},
-            "recovered": s.recovered, "strict": s.strict}
+    return {
+        **core.common_spec(config, name, KIND, cell),
+        "coverage_cell": by_id[cell].to_dict(),
+        "scenario": core.base_scenario(config, name),
+        "subsample": {label: sub.to_dict() for label, sub in s.subsample},
+        "recovered": s.recovered,
+        "strict": s.strict,
+    }
 
 
 def experiment_spec(config: Mapping, name: str) -> dict:
     """What the aggregation needs: the thresholds and the cells (for the design table)."""
     s = settings(config, name)
-    return {"kind": KIND, "experiment": name, "recovered": s.recovered, "strict": s.strict,
-            "cells": [c.to_dict() for c in coverage_cells(s)]}
+    return {
+        "kind": KIND,
+        "experiment": name,
+        "recovered": s.recovered,
+        "strict": s.strict,
+        "cells": [c.to_dict() for c in coverage_cells(s)],
+    }
 
 
 def job_cost(spec: Mapping) -> tuple[int, int]:
@@ -172,22 +183,31 @@ def _evaluate(fit, q: _Problem, scored_on: str, metrics: Sequence[str]) -> dict:
     W = np.asarray(fit.unmixing, dtype=np.float64)
     if W.ndim != 2 or W.shape != (p.L.shape[1], p.L.shape[0]):
         raise MncrlError(f"unmixing of shape {W.shape}; expected {(p.L.shape[1], p.L.shape[0])}")
-    values = evaluate(L=p.L, W=W, true_targets=true_t,
-                      est_targets=est_t if "target_f1" in metrics else None)
+    values = evaluate(
+        L=p.L, W=W, true_targets=true_t, est_targets=est_t if "target_f1" in metrics else None
+    )
     if "mcc" in metrics or "mcc_paper" in metrics:
         if scored_on not in q.moments:
             q.moments[scored_on] = row_moments(X, Z)
         values.update(mcc_from_moments(q.moments[scored_on], W))
     if "mcc_spearman" in metrics:
-        values.update(evaluate(Z=np.asarray(Z, dtype=np.float64),
-                               Zhat=np.asarray(X, dtype=np.float64) @ W, spearman=True))
+        values.update(
+            evaluate(
+                Z=np.asarray(Z, dtype=np.float64),
+                Zhat=np.asarray(X, dtype=np.float64) @ W,
+                spearman=True,
+            )
+        )
     return {m: float(v) for m, v in values.items() if m in metrics and v is not None}
 
 
 def _recovery_values(fit, p: core.Prepared, report: DesignReport, tol: float) -> dict:
     d = p.L.shape[0]
-    rec = np.zeros(d, dtype=bool) if fit is None else \
-        latent_recovery(p.L, np.asarray(fit.unmixing, dtype=np.float64), tol)
+    rec = (
+        np.zeros(d, dtype=bool)
+        if fit is None
+        else latent_recovery(p.L, np.asarray(fit.unmixing, dtype=np.float64), tol)
+    )
     unid = np.zeros(d, dtype=bool)
     unid[list(report.unidentifiable)] = True
     out = {"latents_recovered": float(rec.mean())}
@@ -210,8 +230,10 @@ def _fit_group(e: _Estimator, problems: Sequence[_Problem], experiment: str, d: 
     observational data are shared by the problems with the same observational rows."""
     r = e.resolved
     if not core.uses_observational(r.est, problems[0].prepared):
-        seeds = [core.stable_seed(experiment, f"d-{d}_{q.design.id}", q.seed, "fit", r.label)
-                 for q in problems]
+        seeds = [
+            core.stable_seed(experiment, f"d-{d}_{q.design.id}", q.seed, "fit", r.label)
+            for q in problems
+        ]
         outcomes = core.fit_chunk(r.est, r.hparams, [q.prepared for q in problems], seeds, d)
         return outcomes, [None] * len(problems)
     outcomes, memos = [], []
@@ -230,27 +252,48 @@ def _values(e: _Estimator, q: _Problem, out: core.Outcome, memo, scored_on, metr
     """(metric values, status, shared) of one outcome; a shared fit reuses its values."""
     shared = memo is not None and memo in e.values
     if memo is not None and not shared:
-        e.values[memo] = None if out.error is not None else \
-            _evaluate(out.fit, q, scored_on, metrics)
+        e.values[memo] = (
+            None if out.error is not None else _evaluate(out.fit, q, scored_on, metrics)
+        )
     if out.error is None:
-        values = dict(e.values[memo]) if memo is not None else \
-            _evaluate(out.fit, q, scored_on, metrics)
+        values = (
+            dict(e.values[memo]) if memo is not None else _evaluate(out.fit, q, scored_on, metrics)
+        )
         return values, "ok", shared
-    return core.failed_values(metrics, e.resolved.est.reports_targets), \
-        type(out.error).__name__, shared
+    return (
+        core.failed_values(metrics, e.resolved.est.reports_targets),
+        type(out.error).__name__,
+        shared,
+    )
 
 
-def _row_columns(spec, scen, q: _Problem, r: core.Resolved, scored_on, status, seconds,
-                 shared) -> dict:
+def _row_columns(
+    spec, scen, q: _Problem, r: core.Resolved, scored_on, status, seconds, shared
+) -> dict:
     rep, dz = q.report, q.design
     return {
-        "experiment": spec["experiment"], "cell": spec["cell"], "level": "problem",
-        "d": scen.d, "n": scen.n, "p": scen.p, "mechanism": scen.mechanism,
-        "intervention": scen.intervention, "design": dz.family, "design_id": dz.id,
-        "draw": dz.draw, "K": dz.K, "k": dz.k, "a4_satisfied": rep.satisfied,
-        "n_unseparated": len(rep.unseparated), "n_unidentifiable": len(rep.unidentifiable),
-        "n_envs": dz.K, "seed": q.seed, **core.estimator_columns(r, scored_on),
-        "shared_fit": shared, "status": status, "seconds": seconds,
+        "experiment": spec["experiment"],
+        "cell": spec["cell"],
+        "level": "problem",
+        "d": scen.d,
+        "n": scen.n,
+        "p": scen.p,
+        "mechanism": scen.mechanism,
+        "intervention": scen.intervention,
+        "design": dz.family,
+        "design_id": dz.id,
+        "draw": dz.draw,
+        "K": dz.K,
+        "k": dz.k,
+        "a4_satisfied": rep.satisfied,
+        "n_unseparated": len(rep.unseparated),
+        "n_unidentifiable": len(rep.unidentifiable),
+        "n_envs": dz.K,
+        "seed": q.seed,
+        **core.estimator_columns(r, scored_on),
+        "shared_fit": shared,
+        "status": status,
+        "seconds": seconds,
     }
 
 
@@ -290,18 +333,28 @@ def _run_batch(spec, problems, estimators_, clock, rows, records):
         t0 = clock.tick()
         outcomes, memos = _fit_group(e, todo, exp, d)
         clock.tock(f"fit:{r.label}", t0)
-        scored_on = "observational" if core.uses_observational(r.est, todo[0].prepared) \
+        scored_on = (
+            "observational"
+            if core.uses_observational(r.est, todo[0].prepared)
             else "interventional"
+        )
         t0 = clock.tick()
         for q, out, memo in zip(todo, outcomes, memos, strict=True):
             values, status, shared = _values(e, q, out, memo, scored_on, metrics)
             values["not_identifiable"] = float(isinstance(out.error, NotIdentifiableError))
             values.update(_recovery_values(out.fit, q.prepared, q.report, spec["recovered"]))
             seconds = 0.0 if shared else out.seconds
-            records.append({"design": q.design.id, "seed": q.seed, "estimator": r.label,
-                            "status": status, "shared_fit": shared,
-                            "message": None if out.error is None else str(out.error),
-                            "seconds": seconds})
+            records.append(
+                {
+                    "design": q.design.id,
+                    "seed": q.seed,
+                    "estimator": r.label,
+                    "status": status,
+                    "shared_fit": shared,
+                    "message": None if out.error is None else str(out.error),
+                    "seconds": seconds,
+                }
+            )
             base = _row_columns(spec, scen, q, r, scored_on, status, seconds, shared)
             rows += [{**base, "metric": m, "value": v} for m, v in values.items()]
         clock.tock("evaluate", t0)
@@ -312,8 +365,10 @@ def run_cell(spec: Mapping, progress: bool = False) -> tuple[pd.DataFrame, dict]
     clock = _Clock()
     cell = CoverageCell.from_dict(spec["coverage_cell"])
     subsample = {label: Subsample.from_dict(v) for label, v in spec["subsample"].items()}
-    estimators_ = [_Estimator(r, subsample.get(r.label, Subsample()))
-                   for r in core.resolve_entries(spec["estimators"])]
+    estimators_ = [
+        _Estimator(r, subsample.get(r.label, Subsample()))
+        for r in core.resolve_entries(spec["estimators"])
+    ]
     designs = cell.designs()
     reports = {dz.id: design_report(dz) for dz in designs}
     noise = core.NoiseCache()
@@ -327,21 +382,39 @@ def run_cell(spec: Mapping, progress: bool = False) -> tuple[pd.DataFrame, dict]
         for start in range(0, len(group), size):
             t0 = clock.tick()
             problems = [
-                _Problem(design=dz, seed=seed, report=reports[dz.id], prepared=core.prepare(
-                    Scenario.from_dict(design_scenario(spec["scenario"], dz)),
-                    spec["experiment"], dz.data_cell, seed, spec["test_fraction"], noise))
-                for dz in group[start:start + size]
+                _Problem(
+                    design=dz,
+                    seed=seed,
+                    report=reports[dz.id],
+                    prepared=core.prepare(
+                        Scenario.from_dict(design_scenario(spec["scenario"], dz)),
+                        spec["experiment"],
+                        dz.data_cell,
+                        seed,
+                        spec["test_fraction"],
+                        noise,
+                    ),
+                )
+                for dz in group[start : start + size]
             ]
             clock.tock("prepare", t0)
             _run_batch(spec, problems, estimators_, clock, rows, records)
             del problems
         if progress:
-            print(f"group {gi + 1}/{len(groups)} (K={K}, r={draw}, seed={seed}): "
-                  f"{time.perf_counter() - clock.start:.1f} s", file=sys.stderr)
-    info = {"spec": dict(spec), "designs": [reports[dz.id].row() for dz in designs],
-            "fits": records, "timings": clock.wall, "cpu_seconds": clock.cpu,
-            "seconds_total": time.perf_counter() - clock.start,
-            "problems": len(designs) * len(spec["seeds"])}
+            print(
+                f"group {gi + 1}/{len(groups)} (K={K}, r={draw}, seed={seed}): "
+                f"{time.perf_counter() - clock.start:.1f} s",
+                file=sys.stderr,
+            )
+    info = {
+        "spec": dict(spec),
+        "designs": [reports[dz.id].row() for dz in designs],
+        "fits": records,
+        "timings": clock.wall,
+        "cpu_seconds": clock.cpu,
+        "seconds_total": time.perf_counter() - clock.start,
+        "problems": len(designs) * len(spec["seeds"]),
+    }
     return pd.DataFrame(rows), info
 
 
@@ -351,7 +424,28 @@ def aggregate(problems: pd.DataFrame, spec: Mapping) -> pd.DataFrame:
     return pd.concat([problems, summary], ignore_index=True, sort=False)
 
 
-__all__ = ["K_RULES", "KIND", "TABLES", "draws_per_job", "CoverageCell", "Design", "DesignReport", "Settings",
-           "Subsample", "aggregate", "cell_spec", "cells", "coverage_cells", "design_report",
-           "design_scenario", "design_table", "env_counts", "experiment_spec", "job_cost",
-           "run_cell", "settings", "sparsities", "structured_designs"]
+__all__ = [
+    "K_RULES",
+    "KIND",
+    "TABLES",
+    "draws_per_job",
+    "CoverageCell",
+    "Design",
+    "DesignReport",
+    "Settings",
+    "Subsample",
+    "aggregate",
+    "cell_spec",
+    "cells",
+    "coverage_cells",
+    "design_report",
+    "design_scenario",
+    "design_table",
+    "env_counts",
+    "experiment_spec",
+    "job_cost",
+    "run_cell",
+    "settings",
+    "sparsities",
+    "structured_designs",
+]

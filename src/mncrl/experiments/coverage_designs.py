@@ -62,13 +62,19 @@ class Subsample:
         return designs is None or design.draw < designs
 
     def to_dict(self) -> dict:
-        return {"designs": self.designs, "seeds": _seed_list(self.seeds),
-                "by_d": [[d, n, _seed_list(x)] for d, n, x in self.by_d]}
+        return {
+            "designs": self.designs,
+            "seeds": _seed_list(self.seeds),
+            "by_d": [[d, n, _seed_list(x)] for d, n, x in self.by_d],
+        }
 
     @classmethod
     def from_dict(cls, v: Mapping) -> Subsample:
-        return cls(designs=v["designs"], seeds=_seed_tuple(v["seeds"]),
-                   by_d=tuple((int(d), n, _seed_tuple(x)) for d, n, x in v["by_d"]))
+        return cls(
+            designs=v["designs"],
+            seeds=_seed_tuple(v["seeds"]),
+            by_d=tuple((int(d), n, _seed_tuple(x)) for d, n, x in v["by_d"]),
+        )
 
     @classmethod
     def from_config(cls, entry: Mapping) -> Subsample:
@@ -76,8 +82,9 @@ class Subsample:
         designs, designs_d = _split_by_d(entry["designs"])
         seeds, seeds_d = _split_by_d(entry["seeds"])
         ds = sorted(set(designs_d) | set(seeds_d))
-        triples = tuple((d, designs_d.get(d, designs), _seed_tuple(seeds_d.get(d, seeds)))
-                        for d in ds)
+        triples = tuple(
+            (d, designs_d.get(d, designs), _seed_tuple(seeds_d.get(d, seeds))) for d in ds
+        )
         return cls(designs=designs, seeds=_seed_tuple(seeds), by_d=triples)
 
 
@@ -113,12 +120,21 @@ class Settings:
     @classmethod
     def from_block(cls, block: Mapping) -> Settings:
         ks = block["k"] if block["k"] == "all" else tuple(int(k) for k in block["k"])
-        subsample = tuple((str(label), Subsample.from_config(entry))
-                          for label, entry in block["subsample"].items())
-        return cls(d=tuple(int(d) for d in block["d"]), K=tuple(block["K"]), k=ks,
-                   designs=int(block["designs"]), structured=tuple(block["structured"]),
-                   recovered=float(block["recovered"]), strict=float(block["strict"]),
-                   subsample=subsample, draws_per_job=block["draws_per_job"])
+        subsample = tuple(
+            (str(label), Subsample.from_config(entry))
+            for label, entry in block["subsample"].items()
+        )
+        return cls(
+            d=tuple(int(d) for d in block["d"]),
+            K=tuple(block["K"]),
+            k=ks,
+            designs=int(block["designs"]),
+            structured=tuple(block["structured"]),
+            recovered=float(block["recovered"]),
+            strict=float(block["strict"]),
+            subsample=subsample,
+            draws_per_job=block["draws_per_job"],
+        )
 
 
 def settings(config: Mapping, name: str) -> Settings:
@@ -169,16 +185,23 @@ class Design:
     def scenario_fields(self) -> dict:
         """The scenario keys that select this design."""
         if self.family == "random":
-            return {"d": self.d, "design": "random", "design_params": {"K": self.K, "k": self.k},
-                    "design_seed": self.draw}
-        return {"d": self.d, "design": self.family, "design_params": dict(self.params),
-                "design_seed": None}
+            return {
+                "d": self.d,
+                "design": "random",
+                "design_params": {"K": self.K, "k": self.k},
+                "design_seed": self.draw,
+            }
+        return {
+            "d": self.d,
+            "design": self.family,
+            "design_params": dict(self.params),
+            "design_seed": None,
+        }
 
     def targets(self) -> np.ndarray:
         """The (K x d) bool target matrix, exactly as the simulator draws it."""
         f = self.scenario_fields()
-        return make_design(f["design"], self.d, rng_for(self.draw, "design"),
-                           **f["design_params"])
+        return make_design(f["design"], self.d, rng_for(self.draw, "design"), **f["design_params"])
 
 
 def structured_designs(d: int, names: Sequence[str]) -> list[Design]:
@@ -211,19 +234,34 @@ class CoverageCell:
     def designs(self) -> list[Design]:
         if self.K is None:
             return structured_designs(self.d, self.structured)
-        return [Design(d=self.d, family="random", K=self.K, k=k, draw=r)
-                for r in range(self.draw_start, self.draw_start + self.draws) for k in self.ks]
+        return [
+            Design(d=self.d, family="random", K=self.K, k=k, draw=r)
+            for r in range(self.draw_start, self.draw_start + self.draws)
+            for k in self.ks
+        ]
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "d": self.d, "K": self.K, "ks": list(self.ks),
-                "draws": self.draws, "draw_start": self.draw_start,
-                "structured": list(self.structured)}
+        return {
+            "id": self.id,
+            "d": self.d,
+            "K": self.K,
+            "ks": list(self.ks),
+            "draws": self.draws,
+            "draw_start": self.draw_start,
+            "structured": list(self.structured),
+        }
 
     @classmethod
     def from_dict(cls, v: Mapping) -> CoverageCell:
-        return cls(id=str(v["id"]), d=int(v["d"]), K=None if v["K"] is None else int(v["K"]),
-                   ks=tuple(int(k) for k in v["ks"]), draws=int(v["draws"]),
-                   structured=tuple(v["structured"]), draw_start=int(v["draw_start"]))
+        return cls(
+            id=str(v["id"]),
+            d=int(v["d"]),
+            K=None if v["K"] is None else int(v["K"]),
+            ks=tuple(int(k) for k in v["ks"]),
+            draws=int(v["draws"]),
+            structured=tuple(v["structured"]),
+            draw_start=int(v["draw_start"]),
+        )
 
 
 def draws_per_job(s: Settings, d: int, K: int, n_ks: int) -> int:
@@ -253,8 +291,7 @@ def coverage_cells(s: Settings) -> list[CoverageCell]:
                     cells_.append(CoverageCell(id=cid, d=d, K=K, ks=ks, draws=n, draw_start=lo))
         structured = tuple(n for n in s.structured if n != "blocks" or d >= 4)
         if structured:
-            cells_.append(CoverageCell(id=f"d-{d}_structured", d=d, K=None,
-                                       structured=structured))
+            cells_.append(CoverageCell(id=f"d-{d}_structured", d=d, K=None, structured=structured))
     return cells_
 
 
@@ -271,21 +308,34 @@ class DesignReport:
 
     def row(self) -> dict:
         t, dz = self.targets_per_env, self.design
-        return {"d": dz.d, "design": dz.family, "design_id": dz.id, "K": dz.K, "k": dz.k,
-                "draw": dz.draw, "k_min": min(t), "k_max": max(t),
-                "a4_satisfied": self.satisfied, "n_unseparated": len(self.unseparated),
-                "n_unidentifiable": len(self.unidentifiable),
-                "unseparated": ";".join(f"{j}>{i}" for j, i in self.unseparated),
-                "unidentifiable": ";".join(str(j) for j in self.unidentifiable)}
+        return {
+            "d": dz.d,
+            "design": dz.family,
+            "design_id": dz.id,
+            "K": dz.K,
+            "k": dz.k,
+            "draw": dz.draw,
+            "k_min": min(t),
+            "k_max": max(t),
+            "a4_satisfied": self.satisfied,
+            "n_unseparated": len(self.unseparated),
+            "n_unidentifiable": len(self.unidentifiable),
+            "unseparated": ";".join(f"{j}>{i}" for j, i in self.unseparated),
+            "unidentifiable": ";".join(str(j) for j in self.unidentifiable),
+        }
 
 
 def design_report(design: Design) -> DesignReport:
     T = design.targets()
     U = unseparated_mask(T)
     pairs = tuple((int(j), int(i)) for j, i in zip(*np.nonzero(U), strict=True))
-    return DesignReport(design=design, satisfied=not pairs, unseparated=pairs,
-                        unidentifiable=tuple(int(j) for j in np.flatnonzero(U.any(axis=1))),
-                        targets_per_env=tuple(int(x) for x in T.sum(axis=1)))
+    return DesignReport(
+        design=design,
+        satisfied=not pairs,
+        unseparated=pairs,
+        unidentifiable=tuple(int(j) for j in np.flatnonzero(U.any(axis=1))),
+        targets_per_env=tuple(int(x) for x in T.sum(axis=1)),
+    )
 
 
 def design_table(spec: Mapping) -> pd.DataFrame:
@@ -296,4 +346,20 @@ def design_table(spec: Mapping) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-__all__ = ["K_RULES", "JOB_WORK", "CoverageCell", "Design", "DesignReport", "Settings", "Subsample", "coverage_cells", "design_report", "design_table", "draws_per_job", "env_counts", "settings", "sparsities", "structured_designs"]
+__all__ = [
+    "K_RULES",
+    "JOB_WORK",
+    "CoverageCell",
+    "Design",
+    "DesignReport",
+    "Settings",
+    "Subsample",
+    "coverage_cells",
+    "design_report",
+    "design_table",
+    "draws_per_job",
+    "env_counts",
+    "settings",
+    "sparsities",
+    "structured_designs",
+]

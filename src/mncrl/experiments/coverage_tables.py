@@ -29,8 +29,7 @@ def problems_wide(metrics):
     ids = ["d", "design_id", "seed", "estimator"]
     describe = ["K", "k", "design", "draw", "a4_satisfied", "n_unidentifiable", "status"]
     describe = [c for c in describe if c in t.columns]
-    values = t.drop_duplicates(ids + ["metric"]).pivot(index=ids, columns="metric",
-                                                       values="value")
+    values = t.drop_duplicates(ids + ["metric"]).pivot(index=ids, columns="metric", values="value")
     values.columns.name = None
     first = t.drop_duplicates(ids).set_index(ids)[describe]
     wide = first.join(values).reset_index()
@@ -45,7 +44,7 @@ def problems_wide(metrics):
 
 def _recovered(wide, threshold: float):
     amari = wide["amari"] if "amari" in wide.columns else np.nan
-    return (np.asarray(amari, dtype=float) <= threshold)
+    return np.asarray(amari, dtype=float) <= threshold
 
 
 def phase_table(metrics, threshold: float, strict: float | None = None):
@@ -65,14 +64,17 @@ def phase_table(metrics, threshold: float, strict: float | None = None):
         a4 = g["a4_satisfied"].to_numpy(bool)
         rec = g["recovered"].to_numpy(bool)
         row = dict(zip(keys, key, strict=True))
-        row.update({
-            "problems": len(g), "designs": g["design_id"].nunique(),
-            "a4_fraction": float(a4.mean()),
-            "recovered_fraction": float(rec.mean()),
-            "recovered_given_a4": float(rec[a4].mean()) if a4.any() else np.nan,
-            "recovered_given_not_a4": float(rec[~a4].mean()) if (~a4).any() else np.nan,
-            "not_identifiable_fraction": float(np.nan_to_num(g["not_identifiable"]).mean()),
-        })
+        row.update(
+            {
+                "problems": len(g),
+                "designs": g["design_id"].nunique(),
+                "a4_fraction": float(a4.mean()),
+                "recovered_fraction": float(rec.mean()),
+                "recovered_given_a4": float(rec[a4].mean()) if a4.any() else np.nan,
+                "recovered_given_not_a4": float(rec[~a4].mean()) if (~a4).any() else np.nan,
+                "not_identifiable_fraction": float(np.nan_to_num(g["not_identifiable"]).mean()),
+            }
+        )
         if strict is not None:
             row["recovered_strict_fraction"] = float(g["recovered_strict"].mean())
         for m in ("amari", "mcc", "mcc_paper", "target_f1", "latents_recovered"):
@@ -103,8 +105,11 @@ def claim_rows(metrics, recovered: float, strict: float, experiment: str):
     wide = problems_wide(metrics)
     wide["rec"] = _recovered(wide, recovered)
     wide["rec_strict"] = _recovered(wide, strict)
-    for col in ("not_identifiable", "unidentifiable_latents_recovered",
-                "identifiable_latents_recovered"):
+    for col in (
+        "not_identifiable",
+        "unidentifiable_latents_recovered",
+        "identifiable_latents_recovered",
+    ):
         if col not in wide.columns:
             wide[col] = np.nan
     rows = []
@@ -120,24 +125,41 @@ def claim_rows(metrics, recovered: float, strict: float, experiment: str):
             if len(bad):
                 rates["rate_recovered_not_a4"] = (bad["rec"].mean(), len(bad))
                 rates["rate_reported_not_identifiable"] = (
-                    np.nan_to_num(bad["not_identifiable"].to_numpy(float)).mean(), len(bad))
+                    np.nan_to_num(bad["not_identifiable"].to_numpy(float)).mean(),
+                    len(bad),
+                )
                 n_un = bad["n_unidentifiable"].to_numpy(float)
                 if n_un.sum() > 0:
                     got = np.nan_to_num(bad["unidentifiable_latents_recovered"].to_numpy(float))
                     rates["rate_unidentifiable_latents_recovered"] = (
-                        float((got * n_un).sum() / n_un.sum()), len(bad))
+                        float((got * n_un).sum() / n_un.sum()),
+                        len(bad),
+                    )
                 n_id = d - n_un
                 if n_id.sum() > 0:
                     got = np.nan_to_num(bad["identifiable_latents_recovered"].to_numpy(float))
                     rates["rate_identifiable_latents_recovered_not_a4"] = (
-                        float((got * n_id).sum() / n_id.sum()), len(bad))
+                        float((got * n_id).sum() / n_id.sum()),
+                        len(bad),
+                    )
             for metric, (value, n) in rates.items():
                 thr = strict if metric.endswith("_strict") else recovered
                 thr = None if metric == "rate_reported_not_identifiable" else thr
-                rows.append({"experiment": experiment, "cell": f"d-{int(d)}_{family}",
-                             "level": "summary", "d": int(d), "design": family,
-                             "estimator": est, "metric": metric, "value": float(value),
-                             "n_problems": n, "threshold": thr, "status": "ok"})
+                rows.append(
+                    {
+                        "experiment": experiment,
+                        "cell": f"d-{int(d)}_{family}",
+                        "level": "summary",
+                        "d": int(d),
+                        "design": family,
+                        "estimator": est,
+                        "metric": metric,
+                        "value": float(value),
+                        "n_problems": n,
+                        "threshold": thr,
+                        "status": "ok",
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -148,14 +170,15 @@ def thresholds_of(metrics) -> tuple[float, float]:
         rows = metrics[metrics["metric"] == metric]
         values = rows["threshold"].dropna() if "threshold" in rows.columns else rows["metric"][:0]
         if not len(values):
-            raise MncrlError(f"the metrics table has no '{metric}' summary row with a threshold "
-                             f"(is it a coverage experiment's metrics.csv?)")
+            raise MncrlError(
+                f"the metrics table has no '{metric}' summary row with a threshold "
+                f"(is it a coverage experiment's metrics.csv?)"
+            )
         out.append(float(values.iloc[0]))
     return out[0], out[1]
 
 
-def recovery_summary(metrics, threshold: float,
-                     by: Sequence[str] = ("d", "estimator")):
+def recovery_summary(metrics, threshold: float, by: Sequence[str] = ("d", "estimator")):
     """Per group: problems, fraction satisfying Assumption 4, fraction recovered overall,
     given Assumption 4 and given its violation, fraction reported not identifiable, and
     mean ``mcc_paper`` / ``amari``."""
@@ -169,12 +192,19 @@ def recovery_summary(metrics, threshold: float,
         key = key if isinstance(key, tuple) else (key,)
         a4 = g["a4_satisfied"].to_numpy(bool)
         rec = g["recovered"].to_numpy(bool)
-        rows.append({**dict(zip(by, key, strict=True)), "problems": len(g),
-                     "a4_fraction": a4.mean(), "recovered": rec.mean(),
-                     "recovered_given_a4": rec[a4].mean() if a4.any() else np.nan,
-                     "recovered_given_not_a4": rec[~a4].mean() if (~a4).any() else np.nan,
-                     "not_identifiable": np.nan_to_num(g["not_identifiable"]).mean(),
-                     "mean_mcc_paper": g["mcc_paper"].mean(), "mean_amari": g["amari"].mean()})
+        rows.append(
+            {
+                **dict(zip(by, key, strict=True)),
+                "problems": len(g),
+                "a4_fraction": a4.mean(),
+                "recovered": rec.mean(),
+                "recovered_given_a4": rec[a4].mean() if a4.any() else np.nan,
+                "recovered_given_not_a4": rec[~a4].mean() if (~a4).any() else np.nan,
+                "not_identifiable": np.nan_to_num(g["not_identifiable"]).mean(),
+                "mean_mcc_paper": g["mcc_paper"].mean(),
+                "mean_amari": g["amari"].mean(),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -195,5 +225,12 @@ def phase_file(metrics, spec: Mapping):
     return phase
 
 
-__all__ = ["A4_DRAWS", "claim_rows", "phase_file", "phase_table", "problems_wide",
-           "recovery_summary", "thresholds_of"]
+__all__ = [
+    "A4_DRAWS",
+    "claim_rows",
+    "phase_file",
+    "phase_table",
+    "problems_wide",
+    "recovery_summary",
+    "thresholds_of",
+]

@@ -30,7 +30,7 @@ def seed_chunks(scenario: Scenario, seeds: list[int], max_batch_mb: int) -> list
     one vmapped batch; every chunk is computed on its own, whatever job runs it)."""
     per_seed = core.batch_mb(scenario, design_matrix(scenario, 0).shape[0])
     size = core.problems_per_batch(per_seed, len(seeds), max_batch_mb)
-    return [seeds[i:i + size] for i in range(0, len(seeds), size)]
+    return [seeds[i : i + size] for i in range(0, len(seeds), size)]
 
 
 def cells(config: Mapping, name: str) -> list[core.Cell]:
@@ -52,8 +52,11 @@ def cells(config: Mapping, name: str) -> list[core.Cell]:
             job = core.cell_id(point)
             if len(chunks) > 1:
                 job += "_seeds-" + "-".join(str(s) for s in chunk)
-            jobs.append(core.Cell(experiment=name, id=job, point=point, scenario=scenario,
-                                  seeds=tuple(chunk)))
+            jobs.append(
+                core.Cell(
+                    experiment=name, id=job, point=point, scenario=scenario, seeds=tuple(chunk)
+                )
+            )
     return jobs
 
 
@@ -64,8 +67,13 @@ def cell_spec(config: Mapping, name: str, cell: str) -> dict:
     if cell not in by_id:
         raise MncrlError(f"experiment '{name}' has no cell '{cell}'; cells: {', '.join(by_id)}")
     c = by_id[cell]
-    return {**core.common_spec(config, name, KIND, core.cell_id(c.point)), "job": c.id,
-            "seeds": list(c.seeds), "point": c.point, "scenario": c.scenario}
+    return {
+        **core.common_spec(config, name, KIND, core.cell_id(c.point)),
+        "job": c.id,
+        "seeds": list(c.seeds),
+        "point": c.point,
+        "scenario": c.scenario,
+    }
 
 
 def experiment_spec(config: Mapping, name: str) -> dict:
@@ -80,13 +88,13 @@ def job_cost(spec: Mapping) -> tuple[int, int]:
     seeds = list(spec["seeds"])
     chunk = len(seed_chunks(scenario, seeds, spec["max_batch_mb"])[0])
     resident = 3 * (scenario.d + 1) * scenario.n * (scenario.m_obs + scenario.d) * 4 / 2**20
-    return int(1500 + 1.5 * chunk * resident), int(10 + scenario.d**2 * scenario.n * len(seeds)
-                                                   / 2e7)
+    return int(1500 + 1.5 * chunk * resident), int(
+        10 + scenario.d**2 * scenario.n * len(seeds) / 2e7
+    )
 
 
 def _fit_rows(r: core.Resolved, prepared, outcomes, base_cols, a4, metrics) -> tuple[list, list]:
-    scored_on = "observational" if core.uses_observational(r.est, prepared[0]) \
-        else "interventional"
+    scored_on = "observational" if core.uses_observational(r.est, prepared[0]) else "interventional"
     rows, records = [], []
     for p, out in zip(prepared, outcomes, strict=True):
         if out.error is None:
@@ -94,14 +102,28 @@ def _fit_rows(r: core.Resolved, prepared, outcomes, base_cols, a4, metrics) -> t
         else:
             values = core.failed_values(metrics, r.est.reports_targets)
             status = type(out.error).__name__
-        records.append({"seed": p.seed, "estimator": r.label, "status": status,
-                        "message": None if out.error is None else str(out.error),
-                        "seconds": out.seconds,
-                        "info": {} if out.fit is None else core.json_scalars(out.fit.info)})
-        cols = {**base_cols, "n_envs": len(p.train_envs), "a4_satisfied": a4[p.seed],
-                "seed": p.seed, **core.estimator_columns(r, scored_on)}
-        rows += [{**cols, "metric": m, "value": values[m], "seconds": out.seconds,
-                  "status": status} for m in metrics if m in values]
+        records.append(
+            {
+                "seed": p.seed,
+                "estimator": r.label,
+                "status": status,
+                "message": None if out.error is None else str(out.error),
+                "seconds": out.seconds,
+                "info": {} if out.fit is None else core.json_scalars(out.fit.info),
+            }
+        )
+        cols = {
+            **base_cols,
+            "n_envs": len(p.train_envs),
+            "a4_satisfied": a4[p.seed],
+            "seed": p.seed,
+            **core.estimator_columns(r, scored_on),
+        }
+        rows += [
+            {**cols, "metric": m, "value": values[m], "seconds": out.seconds, "status": status}
+            for m in metrics
+            if m in values
+        ]
     return rows, records
 
 
@@ -120,15 +142,18 @@ def run_cell(spec: Mapping, progress: bool = False) -> tuple[pd.DataFrame, dict]
         for r in resolved:
             fit_seeds = [core.stable_seed(exp, cell, p.seed, "fit", r.label) for p in prepared]
             outcomes = core.fit_chunk(r.est, r.hparams, prepared, fit_seeds, scenario.d)
-            new_rows, new_records = _fit_rows(r, prepared, outcomes, base_cols, a4,
-                                              spec["metrics"])
+            new_rows, new_records = _fit_rows(r, prepared, outcomes, base_cols, a4, spec["metrics"])
             rows += new_rows
             records += new_records
         del prepared
         if progress:
             print(f"chunk {i + 1}/{len(chunks)} (seeds {chunk}) done", file=sys.stderr)
-    info = {"spec": dict(spec), "scenario": scenario.to_dict(),
-            "a4_satisfied": {str(k): v for k, v in a4.items()}, "fits": records}
+    info = {
+        "spec": dict(spec),
+        "scenario": scenario.to_dict(),
+        "a4_satisfied": {str(k): v for k, v in a4.items()},
+        "fits": records,
+    }
     return pd.DataFrame(rows), info
 
 
@@ -137,5 +162,14 @@ def aggregate(problems: pd.DataFrame, spec: Mapping) -> pd.DataFrame:
     return problems
 
 
-__all__ = ["KIND", "TABLES", "aggregate", "cell_spec", "cells", "experiment_spec", "job_cost",
-           "run_cell", "seed_chunks"]
+__all__ = [
+    "KIND",
+    "TABLES",
+    "aggregate",
+    "cell_spec",
+    "cells",
+    "experiment_spec",
+    "job_cost",
+    "run_cell",
+    "seed_chunks",
+]

@@ -86,5 +86,12 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
     return merged.merge(secs, on=group, how="left")
 
 
-__all__ = ["concat", "read_table", "remove_stale_temps", "spec_json", "summarise",
-           "write_json", "write_table"]
+__all__ = [
+    "concat",
+    "read_table",
+    "remove_stale_temps",
+    "spec_json",
+    "summarise",
+    "write_json",
+    "write_table",
+]
