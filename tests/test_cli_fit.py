@@ -20,10 +20,19 @@ from mncrl.data import Dataset, save
 from mncrl.errors import NotIdentifiableError
 from mncrl.estimators.base import Estimator
 
-CACHE_VARS = ("MNCRL_CACHE_DIR", "JAX_COMPILATION_CACHE_DIR", "JAX_ENABLE_COMPILATION_CACHE",
-              "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "XDG_CACHE_HOME")
-JAX_SETTINGS = ("jax_enable_compilation_cache", "jax_compilation_cache_dir",
-                "jax_persistent_cache_min_compile_time_secs")
+FIT = ["--preset", "reference", "--set", "epochs=2"]  # a short sparse-variance fit
+CACHE_VARS = (
+    "MNCRL_CACHE_DIR",
+    "JAX_COMPILATION_CACHE_DIR",
+    "JAX_ENABLE_COMPILATION_CACHE",
+    "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS",
+    "XDG_CACHE_HOME",
+)
+JAX_SETTINGS = (
+    "jax_enable_compilation_cache",
+    "jax_compilation_cache_dir",
+    "jax_persistent_cache_min_compile_time_secs",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -44,8 +53,23 @@ def cache_home(tmp_path_factory, monkeypatch):
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     path = tmp_path_factory.mktemp("cli") / "data.npz"
-    assert main(["simulate", "--out", str(path), "--d", "3", "--n", "3000", "--seed", "1",
-                 "--observational"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "--out",
+                str(path),
+                "--d",
+                "3",
+                "--n",
+                "3000",
+                "--seed",
+                "1",
+                "--observational",
+            ]
+        )
+        == 0
+    )
     return path
 
 
@@ -79,8 +103,7 @@ def test_round_trip_simulate_fit_evaluate(data, tmp_path, capsys):
     assert metrics["mcc_paper"] > 0.98 and metrics["amari"] < 0.1  # accuracy: other tests
     assert metrics["rows"] == 9000  # the three interventional environments
 
-    assert main(["evaluate", str(out), str(data), "--rows", "observational",
-                 "--no-spearman"]) == 0
+    assert main(["evaluate", str(out), str(data), "--rows", "observational", "--no-spearman"]) == 0
     obs = json.loads(capsys.readouterr().out)
     assert obs["rows"] == 3000 and "mcc_spearman" not in obs
 
@@ -88,10 +111,8 @@ def test_round_trip_simulate_fit_evaluate(data, tmp_path, capsys):
 def test_same_seed_same_output_and_quiet_stderr(data, tmp_path, capsys):
     a, b = tmp_path / "a.npz", tmp_path / "b.npz"
     capsys.readouterr()
-    main(["fit", str(data), "--estimator", "sparse-variance", "--preset", "reference",
-          "--set", "epochs=2", "--out", str(a)])
-    main(["fit", str(data), "--estimator", "sparse-variance", "--preset", "reference",
-          "--set", "epochs=2", "--out", str(b)])
+    for out in (a, b):
+        main(["fit", str(data), "--estimator", "sparse-variance", "--out", str(out), *FIT])
     assert capsys.readouterr().err == ""  # no progress bar when stderr is not a terminal
     with np.load(a) as fa, np.load(b) as fb:
         assert np.array_equal(fa["W"], fb["W"]) and np.array_equal(fa["Zhat"], fb["Zhat"])
@@ -105,8 +126,12 @@ def test_baselines_and_observational_flag(data, tmp_path, capsys):
     with np.load(data) as d:
         plain = tmp_path / "plain.npz"
         save(Dataset(X=d["X"], env=d["env"]), plain)
-    assert main(["fit", str(plain), "--estimator", "ica", "--observational-env", "3",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            ["fit", str(plain), "--estimator", "ica", "--observational-env", "3", "--out", str(out)]
+        )
+        == 0
+    )
     with np.load(out) as f:
         info = json.loads(f["info_json"].item())
         assert info["fitted_on"] == "observational" and info["observational_envs"] == [3]
@@ -124,23 +149,27 @@ def test_csv_input(tmp_path, capsys):
     path = tmp_path / "data.csv"
     save(Dataset(X=X, env=env), path)
     out = tmp_path / "fit.npz"
-    assert main(["fit", str(path), "--estimator", "icrl", "--latent-dim", "2",
-                 "--out", str(out)]) == 0
+    assert (
+        main(["fit", str(path), "--estimator", "icrl", "--latent-dim", "2", "--out", str(out)]) == 0
+    )
     with np.load(out) as f:
         assert f["W"].shape == (2, 2) and f["Zhat"].shape == (600, 2)
 
 
-@pytest.mark.parametrize("args,match", [
-    (["--estimator", "nope"], "unknown estimator 'nope'"),
-    (["--preset", "fastest"], "unknown preset 'fastest'"),
-    (["--set", "lr"], "expects KEY=VALUE"),
-    (["--set", "foo=1"], "unknown hyper-parameter 'foo'"),
-    (["--set", "lr=fast"], "lr must be a number"),
-    (["--latent-dim", "7"], "latent_dim must be between 1 and m = 3"),
-    (["--seed", "-3"], "--seed"),
-    (["--observational-env", "9"], "--observational-env 9"),
-    (["--set", "lr=1e30", "--set", "steps=50"], "diverged"),
-])
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (["--estimator", "nope"], "unknown estimator 'nope'"),
+        (["--preset", "fastest"], "unknown preset 'fastest'"),
+        (["--set", "lr"], "expects KEY=VALUE"),
+        (["--set", "foo=1"], "unknown hyper-parameter 'foo'"),
+        (["--set", "lr=fast"], "lr must be a number"),
+        (["--latent-dim", "7"], "latent_dim must be between 1 and m = 3"),
+        (["--seed", "-3"], "--seed"),
+        (["--observational-env", "9"], "--observational-env 9"),
+        (["--set", "lr=1e30", "--set", "steps=50"], "diverged"),
+    ],
+)
 def test_errors_are_one_line_exit_2_no_file(data, tmp_path, capsys, args, match):
     out = tmp_path / "fit.npz"
     capsys.readouterr()
@@ -159,8 +188,12 @@ def test_bad_data_files(tmp_path, capsys):
     np.savez(few, X=np.ones((5, 3)), env=np.array([0, 0, 1, 1, 1]))
     one = tmp_path / "one.npz"
     np.savez(one, X=np.ones((5, 2)), env=np.zeros(5, dtype=int))
-    cases = [(bad, "NaN/Inf"), (few, "fewer than its 3 features"), (one, "at least 2"),
-             (tmp_path / "missing.npz", "not found")]
+    cases = [
+        (bad, "NaN/Inf"),
+        (few, "fewer than its 3 features"),
+        (one, "at least 2"),
+        (tmp_path / "missing.npz", "not found"),
+    ]
     for path, match in cases:
         capsys.readouterr()
         assert main(["fit", str(path), "--out", str(out)]) == 2
@@ -172,8 +205,9 @@ def test_bad_data_files(tmp_path, capsys):
 
 def test_not_identifiable_is_one_line(data, tmp_path, capsys, monkeypatch):
     def refuse(envs, *, latent_dim=None, **seed):
-        raise NotIdentifiableError("the design violates Assumption 4: (0, 1) not separated",
-                                   unseparated=[(0, 1)])
+        raise NotIdentifiableError(
+            "the design violates Assumption 4: (0, 1) not separated", unseparated=[(0, 1)]
+        )
 
     module = types.ModuleType("_mncrl_test_refusing")
     module.ESTIMATOR = Estimator(name="refusing", fit=refuse, description="test")
@@ -188,45 +222,88 @@ def test_not_identifiable_is_one_line(data, tmp_path, capsys, monkeypatch):
 
 def test_real_entry_point_and_help(data, tmp_path):
     out = tmp_path / "fit.npz"
-    run = subprocess.run([sys.executable, "-m", "mncrl", "fit", str(data), "--out", str(out),
-                          "--estimator", "nope"], capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "mncrl", "fit", str(data), "--out", str(out), "--estimator", "nope"],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr.count("\n") == 1 and "unknown estimator" in run.stderr
-    helps = subprocess.run([sys.executable, "-m", "mncrl", "fit", "--help"],
-                           capture_output=True, text=True)
-    for flag in ("--out", "--estimator", "--preset", "--latent-dim", "--seed", "--set",
-                 "--env-column", "--observational-env", "--cache-dir", "--no-cache",
-                 "MNCRL_CACHE_DIR"):
+    helps = subprocess.run(
+        [sys.executable, "-m", "mncrl", "fit", "--help"], capture_output=True, text=True
+    )
+    for flag in (
+        "--out",
+        "--estimator",
+        "--preset",
+        "--latent-dim",
+        "--seed",
+        "--set",
+        "--env-column",
+        "--observational-env",
+        "--cache-dir",
+        "--no-cache",
+        "MNCRL_CACHE_DIR",
+    ):
         assert flag in helps.stdout
-    helps = subprocess.run([sys.executable, "-m", "mncrl", "evaluate", "--help"],
-                           capture_output=True, text=True)
+    helps = subprocess.run(
+        [sys.executable, "-m", "mncrl", "evaluate", "--help"], capture_output=True, text=True
+    )
     for flag in ("--rows", "--chunk", "--no-spearman", "--env-column"):
         assert flag in helps.stdout
 
 
 def test_parse_overrides():
-    assert parse_overrides(["lr=1e-3", "mode=moments", "restarts=4", "steps=null",
-                            "batch-size=512", "x=2.0", "flag=true"]) == {
-        "lr": 1e-3, "mode": "moments", "restarts": 4, "steps": None, "batch_size": 512,
-        "x": 2.0, "flag": True}
+    assert parse_overrides(
+        [
+            "lr=1e-3",
+            "mode=moments",
+            "restarts=4",
+            "steps=null",
+            "batch-size=512",
+            "x=2.0",
+            "flag=true",
+        ]
+    ) == {
+        "lr": 1e-3,
+        "mode": "moments",
+        "restarts": 4,
+        "steps": None,
+        "batch_size": 512,
+        "x": 2.0,
+        "flag": True,
+    }
 
 
 # ------------------------------------------------------------------ compilation cache, imports
 
 
-FIT = ["--preset", "reference", "--set", "epochs=2"]
-HEAVY = ("pandas", "scipy", "sklearn", "matplotlib", "mncrl.metrics", "mncrl.simulation",
-         "mncrl.interventions", "mncrl.cli.simulate", "mncrl.cli.evaluate")
-SPY = ("import sys; from mncrl.cli import main; code = main(sys.argv[1:]); "
-       f"print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r} "
-       f"or m in {HEAVY!r})), file=sys.stderr); sys.exit(code)")
+HEAVY = (
+    "pandas",
+    "scipy",
+    "sklearn",
+    "matplotlib",
+    "mncrl.metrics",
+    "mncrl.simulation",
+    "mncrl.interventions",
+    "mncrl.cli.simulate",
+    "mncrl.cli.evaluate",
+)
+SPY = (
+    "import sys; from mncrl.cli import main; code = main(sys.argv[1:]); "
+    f"print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r} "
+    f"or m in {HEAVY!r})), file=sys.stderr); sys.exit(code)"
+)
 
 
-def _cli(args, **env):
-    """`mncrl ARGS` in a fresh process; stderr's last line lists the heavy modules it imported."""
+def _cli(args, spy=True, **env):
+    """`mncrl ARGS` in a fresh process; with ``spy`` stderr's last line lists the heavy modules
+    it imported, else it runs as `python -m mncrl` (which ends the process itself)."""
     environ = {k: v for k, v in os.environ.items() if k not in CACHE_VARS} | env
-    return subprocess.run([sys.executable, "-c", SPY, *map(str, args)], capture_output=True,
-                          text=True, env=environ)
+    command = ["-c", SPY] if spy else ["-m", "mncrl"]
+    return subprocess.run(
+        [sys.executable, *command, *map(str, args)], capture_output=True, text=True, env=environ
+    )
 
 
 def _W(path):
@@ -236,15 +313,18 @@ def _W(path):
 
 def test_cache_dir_is_created_filled_and_reused(data, tmp_path):
     cache_dir = tmp_path / "new" / "cache"
-    first = _cli(["fit", data, "--out", tmp_path / "a.npz", "--cache-dir", cache_dir, *FIT],
-                 MNCRL_CACHE_DIR=str(tmp_path / "unused"))
+    first = _cli(
+        ["fit", data, "--out", tmp_path / "a.npz", "--cache-dir", cache_dir, *FIT],
+        MNCRL_CACHE_DIR=str(tmp_path / "unused"),
+    )
     assert first.returncode == 0, first.stderr
     assert first.stderr.strip() == "", f"heavy imports or warnings: {first.stderr}"
     entries = sorted(p.name for p in cache_dir.iterdir() if p.name.endswith("-cache"))
     assert entries and not (tmp_path / "unused").exists()  # the flag beats the variable
-    second = _cli(["fit", data, "--out", tmp_path / "b.npz", *FIT],
-                  MNCRL_CACHE_DIR=str(cache_dir))
-    assert second.returncode == 0, second.stderr
+    second = _cli(
+        ["fit", data, "--out", tmp_path / "b.npz", *FIT], spy=False, MNCRL_CACHE_DIR=str(cache_dir)
+    )
+    assert second.returncode == 0 and second.stdout.startswith("wrote "), second.stderr
     assert sorted(p.name for p in cache_dir.iterdir() if p.name.endswith("-cache")) == entries
     assert np.array_equal(_W(tmp_path / "a.npz"), _W(tmp_path / "b.npz"))
 
@@ -261,7 +341,8 @@ def test_cache_directory_choice(tmp_path, monkeypatch, cache_home):
 
 
 def test_in_process_fit_uses_the_default_cache_and_no_cache_disables_it(
-        data, tmp_path, cache_home, capsys, monkeypatch):
+    data, tmp_path, cache_home, capsys, monkeypatch
+):
     assert main(["fit", str(data), "--out", str(tmp_path / "a.npz"), *FIT]) == 0
     assert (cache_home / "mncrl" / "jax").is_dir()
     assert jax.config.jax_compilation_cache_dir == str(cache_home / "mncrl" / "jax")
@@ -277,31 +358,62 @@ def test_unwritable_cache_dir_falls_back_with_one_warning(data, tmp_path, capsys
     (tmp_path / "file").write_text("not a directory")
     out = tmp_path / "fit.npz"
     capsys.readouterr()
-    assert main(["fit", str(data), "--out", str(out), "--cache-dir",
-                 str(tmp_path / "file" / "cache"), *FIT]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                str(data),
+                "--out",
+                str(out),
+                "--cache-dir",
+                str(tmp_path / "file" / "cache"),
+                *FIT,
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("mncrl fit: warning: cannot use the "
-                                                   "compilation cache"), err
+    assert err.count("\n") == 1 and err.startswith(
+        "mncrl fit: warning: cannot use the compilation cache"
+    ), err
     assert "compiling without a cache" in err and "Traceback" not in err
     assert not jax.config.jax_enable_compilation_cache and out.exists()
 
 
 def test_cache_settings_reach_jax_imported_later(tmp_path):
     """Before jax is imported the settings go through the variables jax reads at import."""
-    code = ("import sys; from pathlib import Path; from mncrl import cache; "
-            "cache.configure(sys.argv[1]); assert 'jax' not in sys.modules; import jax; "
-            "print(jax.config.jax_compilation_cache_dir, "
-            "jax.config.jax_persistent_cache_min_compile_time_secs, "
-            "jax.config.jax_enable_compilation_cache)")
+    code = (
+        "import sys; from pathlib import Path; from mncrl import cache; "
+        "cache.configure(sys.argv[1]); assert 'jax' not in sys.modules; import jax; "
+        "print(jax.config.jax_compilation_cache_dir, "
+        "jax.config.jax_persistent_cache_min_compile_time_secs, "
+        "jax.config.jax_enable_compilation_cache)"
+    )
     environ = {k: v for k, v in os.environ.items() if k not in CACHE_VARS}
-    run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "c")], capture_output=True,
-                         text=True, env=environ)
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "c")],
+        capture_output=True,
+        text=True,
+        env=environ,
+    )
     assert run.stdout.split() == [str(tmp_path / "c"), "0.0", "True"], run.stderr
 
 
 def test_cache_flags_are_exclusive(data, tmp_path, capsys):
-    assert _exit_code(["fit", str(data), "--out", str(tmp_path / "f.npz"), "--no-cache",
-                       "--cache-dir", str(tmp_path)]) == 2
+    assert (
+        _exit_code(
+            [
+                "fit",
+                str(data),
+                "--out",
+                str(tmp_path / "f.npz"),
+                "--no-cache",
+                "--cache-dir",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )
     _one_error_line(capsys, "not allowed with argument")
     assert not (tmp_path / "f.npz").exists()
 

@@ -20,25 +20,38 @@ def add_parser(subparsers) -> None:
         "evaluate",
         help="score a fit against the ground truth of a data file (prints JSON)",
         description="Apply the unmixing W of OUT (written by `mncrl fit`) to the rows of DATA "
-                    "and print, as JSON, every metric DATA's ground truth allows: mcc, "
-                    "mcc_paper (pooled rows interleaved by environment, 5000-row chunks), "
-                    "mcc_spearman (needs Z), amari (needs L), target_f1 (needs targets in both).",
+        "and print, as JSON, every metric DATA's ground truth allows: mcc, "
+        "mcc_paper (pooled rows interleaved by environment, 5000-row chunks), "
+        "mcc_spearman (needs Z), amari (needs L), target_f1 (needs targets in both).",
         epilog="Example: mncrl evaluate fit.npz test.npz. Metrics: docs/estimators.md.",
     )
     p.add_argument("fit", metavar="OUT", help="fit file written by `mncrl fit` (.npz with W)")
-    p.add_argument("data", metavar="DATA",
-                   help="data file with ground truth (.npz with X, env and Z and/or L)")
-    p.add_argument("--rows", choices=ROWS, default="interventional",
-                   help="rows scored by the latent metrics: environments with targets "
-                        "(interventional), without (observational, e.g. for ica as in the "
-                        "paper) or all; without targets in DATA every row counts "
-                        "[interventional]")
-    p.add_argument("--chunk", type=int, default=5000, metavar="N",
-                   help="rows per chunk of mcc_paper [5000]")
-    p.add_argument("--no-spearman", action="store_true",
-                   help="skip mcc_spearman (ranks every column; slow on millions of rows)")
-    p.add_argument("--env-column", default="env", metavar="NAME",
-                   help="name of the environment column of a .csv DATA [env]")
+    p.add_argument(
+        "data", metavar="DATA", help="data file with ground truth (.npz with X, env and Z and/or L)"
+    )
+    p.add_argument(
+        "--rows",
+        choices=ROWS,
+        default="interventional",
+        help="rows scored by the latent metrics: environments with targets "
+        "(interventional), without (observational, e.g. for ica as in the "
+        "paper) or all; without targets in DATA every row counts "
+        "[interventional]",
+    )
+    p.add_argument(
+        "--chunk", type=int, default=5000, metavar="N", help="rows per chunk of mcc_paper [5000]"
+    )
+    p.add_argument(
+        "--no-spearman",
+        action="store_true",
+        help="skip mcc_spearman (ranks every column; slow on millions of rows)",
+    )
+    p.add_argument(
+        "--env-column",
+        default="env",
+        metavar="NAME",
+        help="name of the environment column of a .csv DATA [env]",
+    )
     p.set_defaults(func=run)
 
 
@@ -95,19 +108,26 @@ def run(args: argparse.Namespace) -> int:
     if ds.Z is not None:
         X, Z, env = ds.X[rows], ds.Z[rows], ds.env[rows]
         Zhat = unmix(X, W)
-        result.update(metrics.evaluate(Z=Z, Zhat=Zhat, env=env, chunk=args.chunk,
-                                       spearman=not args.no_spearman))
+        result.update(
+            metrics.evaluate(
+                Z=Z, Zhat=Zhat, env=env, chunk=args.chunk, spearman=not args.no_spearman
+            )
+        )
     if ds.L is not None:
         if ds.L.shape[0] != W.shape[1]:
-            raise MncrlError(f"W has {W.shape[1]} latents but DATA's L has {ds.L.shape[0]}: "
-                             f"amari needs the same number")
+            raise MncrlError(
+                f"W has {W.shape[1]} latents but DATA's L has {ds.L.shape[0]}: "
+                f"amari needs the same number"
+            )
         result["amari"] = metrics.amari(ds.L, W)
     est_targets = fit.get("targets")
     if est_targets is not None and ds.targets is not None:
         true_targets = ds.targets[~observational]
         if est_targets.shape[0] != true_targets.shape[0]:
-            raise MncrlError(f"OUT has targets for {est_targets.shape[0]} environments but DATA "
-                             f"has {true_targets.shape[0]} interventional environments")
+            raise MncrlError(
+                f"OUT has targets for {est_targets.shape[0]} environments but DATA "
+                f"has {true_targets.shape[0]} interventional environments"
+            )
         if ds.L is not None:
             perm = metrics.matching_from_mixing(ds.L, W)
         else:

@@ -26,50 +26,90 @@ def add_parser(subparsers) -> None:
         "fit",
         help="fit an estimator (W: Zhat = X W) to a multi-environment data file",
         description="Fit an estimator to DATA (.npz with X and env, or .csv with an env "
-                    "column) and write W, Zhat (rows aligned with DATA) and, when the "
-                    "estimator reports them, the estimated intervention targets to OUT.npz. "
-                    "Environments whose target row in DATA is all False (or listed with "
-                    "--observational-env) are observational: they are not fitted as "
-                    "environments, and estimators that use observational data (ica) get them.",
+        "column) and write W, Zhat (rows aligned with DATA) and, when the "
+        "estimator reports them, the estimated intervention targets to OUT.npz. "
+        "Environments whose target row in DATA is all False (or listed with "
+        "--observational-env) are observational: they are not fitted as "
+        "environments, and estimators that use observational data (ica) get them.",
         epilog="Examples: mncrl fit data.npz --out fit.npz ; "
-               "mncrl fit data.npz --estimator sparse-variance --preset paper --seed 3 "
-               "--out fit.npz ; mncrl fit data.csv --estimator icrl --latent-dim 5 --out f.npz ; "
-               "mncrl fit data.npz --set mode=moments --set restarts=16 --out fit.npz. "
-               "Presets and hyper-parameters: docs/estimators.md.",
+        "mncrl fit data.npz --estimator sparse-variance --preset paper --seed 3 "
+        "--out fit.npz ; mncrl fit data.csv --estimator icrl --latent-dim 5 --out f.npz ; "
+        "mncrl fit data.npz --set mode=moments --set restarts=16 --out fit.npz. "
+        "Presets and hyper-parameters: docs/estimators.md.",
     )
-    p.add_argument("data", metavar="DATA", help="data file: .npz (X, env[, Z, L, targets]) or "
-                                                 ".csv (numeric columns + environment column)")
-    p.add_argument("--out", required=True, metavar="OUT.npz",
-                   help="output file (.npz), written atomically")
-    p.add_argument("--estimator", default="sparse-variance", metavar="NAME",
-                   help=f"estimator, one of: {names} [sparse-variance]")
-    p.add_argument("--preset", metavar="P",
-                   help="named hyper-parameter set of the estimator (sparse-variance: best, "
-                        "paper, reference) [the estimator's default: best for sparse-variance]")
-    p.add_argument("--latent-dim", type=int, metavar="D",
-                   help="number of latents d [estimated: numerical rank of the pooled "
-                        "covariance, relative tolerance 1e-6]")
-    p.add_argument("--seed", type=int, default=0, metavar="S",
-                   help="seed of the estimator's randomness (initialisation, shuffling, "
-                        "FastICA) [0]")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-                   help="override one hyper-parameter, repeatable; VALUE is read as YAML "
-                        "(numbers, true/false, null, strings), e.g. --set lr=2e-3 "
-                        "--set mode=moments")
-    p.add_argument("--env-column", default="env", metavar="NAME",
-                   help="name of the environment column of a .csv DATA [env]")
-    p.add_argument("--observational-env", type=int, action="append", default=[], metavar="K",
-                   help="treat environment K as observational (repeatable), in addition to "
-                        "all-False target rows in DATA")
+    p.add_argument(
+        "data",
+        metavar="DATA",
+        help="data file: .npz (X, env[, Z, L, targets]) or "
+        ".csv (numeric columns + environment column)",
+    )
+    p.add_argument(
+        "--out", required=True, metavar="OUT.npz", help="output file (.npz), written atomically"
+    )
+    p.add_argument(
+        "--estimator",
+        default="sparse-variance",
+        metavar="NAME",
+        help=f"estimator, one of: {names} [sparse-variance]",
+    )
+    p.add_argument(
+        "--preset",
+        metavar="P",
+        help="named hyper-parameter set of the estimator (sparse-variance: best, "
+        "paper, reference) [the estimator's default: best for sparse-variance]",
+    )
+    p.add_argument(
+        "--latent-dim",
+        type=int,
+        metavar="D",
+        help="number of latents d [estimated: numerical rank of the pooled "
+        "covariance, relative tolerance 1e-6]",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="S",
+        help="seed of the estimator's randomness (initialisation, shuffling, FastICA) [0]",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="overrides",
+        help="override one hyper-parameter, repeatable; VALUE is read as YAML "
+        "(numbers, true/false, null, strings), e.g. --set lr=2e-3 "
+        "--set mode=moments",
+    )
+    p.add_argument(
+        "--env-column",
+        default="env",
+        metavar="NAME",
+        help="name of the environment column of a .csv DATA [env]",
+    )
+    p.add_argument(
+        "--observational-env",
+        type=int,
+        action="append",
+        default=[],
+        metavar="K",
+        help="treat environment K as observational (repeatable), in addition to "
+        "all-False target rows in DATA",
+    )
     caching = p.add_mutually_exclusive_group()
-    caching.add_argument("--cache-dir", metavar="DIR",
-                         help="directory of the persistent XLA compilation cache (compiled "
-                              "programs reused by later runs; same results) [$MNCRL_CACHE_DIR, "
-                              "else $JAX_COMPILATION_CACHE_DIR, else "
-                              "$XDG_CACHE_HOME/mncrl/jax = ~/.cache/mncrl/jax]; an unwritable "
-                              "directory gives one warning line and no cache")
-    caching.add_argument("--no-cache", action="store_true",
-                         help="compile without the persistent compilation cache")
+    caching.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="directory of the persistent XLA compilation cache (compiled "
+        "programs reused by later runs; same results) [$MNCRL_CACHE_DIR, "
+        "else $JAX_COMPILATION_CACHE_DIR, else "
+        "$XDG_CACHE_HOME/mncrl/jax = ~/.cache/mncrl/jax]; an unwritable "
+        "directory gives one warning line and no cache",
+    )
+    caching.add_argument(
+        "--no-cache", action="store_true", help="compile without the persistent compilation cache"
+    )
     p.set_defaults(func=run)
 
 
@@ -94,8 +134,12 @@ def parse_overrides(items: list[str]) -> dict:
                 value = float(value)
             except ValueError:
                 pass
-        if isinstance(value, float) and value.is_integer() and "." not in text \
-                and "e" not in text.lower():
+        if (
+            isinstance(value, float)
+            and value.is_integer()
+            and "." not in text
+            and "e" not in text.lower()
+        ):
             value = int(value)
         out[key] = value
     return out
@@ -117,8 +161,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.overrides)
     # DATA is read (decompression and checks release the GIL) while the estimator's libraries
     # import; no ground truth (Z, L) is read: targets only mark observational environments
-    loading = _Background(load, args.data, env_column=args.env_column,
-                          keys=("X", "env", "targets"))
+    loading = _Background(load, args.data, env_column=args.env_column, keys=("X", "env", "targets"))
     est, preset, _ = estimators.resolve(args.estimator, args.preset, overrides)  # errors first
     cache.configure(args.cache_dir, enabled=not args.no_cache, prog="mncrl fit")
     ds = loading.result()
@@ -138,14 +181,25 @@ def run(args: argparse.Namespace) -> int:
         rows = [blocks[k] for k in sorted(obs)]
         observational = rows[0] if len(rows) == 1 else np.concatenate(rows)
 
-    result = api.fit(interventional, est.name, args.preset, args.latent_dim, args.seed,
-                     observational=observational, progress=sys.stderr.isatty(), **overrides)
+    result = api.fit(
+        interventional,
+        est.name,
+        args.preset,
+        args.latent_dim,
+        args.seed,
+        observational=observational,
+        progress=sys.stderr.isatty(),
+        **overrides,
+    )
     Zhat = api.unmix(X, result.unmixing)
     info = {**result.info, "observational_envs": sorted(obs), "data": str(args.data)}
     arrays = {
-        "W": result.unmixing, "Zhat": Zhat,
-        "estimator": np.array(est.name), "preset": np.array(str(preset)),
-        "seed": np.array(args.seed), "latent_dim": np.array(int(result.unmixing.shape[1])),
+        "W": result.unmixing,
+        "Zhat": Zhat,
+        "estimator": np.array(est.name),
+        "preset": np.array(str(preset)),
+        "seed": np.array(args.seed),
+        "latent_dim": np.array(int(result.unmixing.shape[1])),
         "info_json": np.array(json.dumps(info, default=_jsonable)),
     }
     if result.targets is not None:
@@ -156,9 +210,11 @@ def run(args: argparse.Namespace) -> int:
             np.savez(fh, **arrays)
 
     atomic_write(out, write)
-    print(f"wrote {out}: W {result.unmixing.shape[0]}x{result.unmixing.shape[1]}, Zhat "
-          f"{Zhat.shape[0]}x{Zhat.shape[1]}, estimator={est.name}, preset={preset}, "
-          f"seed={args.seed}")
+    print(
+        f"wrote {out}: W {result.unmixing.shape[0]}x{result.unmixing.shape[1]}, Zhat "
+        f"{Zhat.shape[0]}x{Zhat.shape[1]}, estimator={est.name}, preset={preset}, "
+        f"seed={args.seed}"
+    )
     return 0
 
 

@@ -21,69 +21,140 @@ def add_parser(subparsers) -> None:
         "simulate",
         help="simulate multi-environment data (X, env, Z, L, targets)",
         description="Simulate latents from an SCM under per-environment interventions, mix them "
-                    "linearly and write the data set atomically. Flags override --config.",
+        "linearly and write the data set atomically. Flags override --config.",
         epilog="Examples: mncrl simulate --out data.npz --d 10 --seed 3 ; "
-               "mncrl simulate --out d.npz --design random --design-param K=7 --design-param k=2",
+        "mncrl simulate --out d.npz --design random --design-param K=7 --design-param k=2",
     )
     S = argparse.SUPPRESS  # unset flags do not override the config file
-    p.add_argument("--out", required=True, metavar="FILE",
-                   help="output file, .npz (X, env, Z, L, targets) or .csv (X columns x0.. + env)")
-    p.add_argument("--config", metavar="YAML",
-                   help="YAML file with a mapping of scenario keys (see docs/simulator.md)")
-    p.add_argument("--seed", type=int, default=0, help="data seed (graph, weights, noise, random designs) [0]")
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE",
+        help="output file, .npz (X, env, Z, L, targets) or .csv (X columns x0.. + env)",
+    )
+    p.add_argument(
+        "--config",
+        metavar="YAML",
+        help="YAML file with a mapping of scenario keys (see docs/simulator.md)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="data seed (graph, weights, noise, random designs) [0]"
+    )
     g = p.add_argument_group("latent SCM")
     g.add_argument("--d", type=int, default=S, help="latent dimension [6]")
     g.add_argument("--n", type=int, default=S, help="samples per environment [100000]")
-    g.add_argument("--graph", choices=simulation.GRAPHS, default=S,
-                   help="DAG: Erdos-Renyi in order 0<1<..<d-1, the paper's fixed 6-node "
-                        "nonlinear graph, or --edges [erdos-renyi]")
+    g.add_argument(
+        "--graph",
+        choices=simulation.GRAPHS,
+        default=S,
+        help="DAG: Erdos-Renyi in order 0<1<..<d-1, the paper's fixed 6-node "
+        "nonlinear graph, or --edges [erdos-renyi]",
+    )
     g.add_argument("--p", type=float, default=S, help="Erdos-Renyi edge probability [0.75]")
-    g.add_argument("--edges", default=S, metavar="I-J,...",
-                   help="edges for --graph custom, 0-based parent-child pairs, e.g. 0-1,0-2,1-2")
-    g.add_argument("--weight-range", type=float, nargs=2, default=S, metavar=("LOW", "HIGH"),
-                   help="linear edge weights ~ U(LOW, HIGH) [0.1 1.0]")
-    g.add_argument("--mechanism", choices=scm.MECHANISMS, default=S,
-                   help="linear additive, or the paper's nonlinear SCM 1 / SCM 2 [linear]")
-    g.add_argument("--scm2-variant", choices=scm.SCM2_VARIANTS, default=S,
-                   help="SCM 2's Z4: 'paper' (+Z3^2) or 'reference' code (+Z3) [paper]")
-    g.add_argument("--noise", choices=scm.NOISES, default=S,
-                   help="latent noise distribution, scaled to --noise-std [gaussian]")
+    g.add_argument(
+        "--edges",
+        default=S,
+        metavar="I-J,...",
+        help="edges for --graph custom, 0-based parent-child pairs, e.g. 0-1,0-2,1-2",
+    )
+    g.add_argument(
+        "--weight-range",
+        type=float,
+        nargs=2,
+        default=S,
+        metavar=("LOW", "HIGH"),
+        help="linear edge weights ~ U(LOW, HIGH) [0.1 1.0]",
+    )
+    g.add_argument(
+        "--mechanism",
+        choices=scm.MECHANISMS,
+        default=S,
+        help="linear additive, or the paper's nonlinear SCM 1 / SCM 2 [linear]",
+    )
+    g.add_argument(
+        "--scm2-variant",
+        choices=scm.SCM2_VARIANTS,
+        default=S,
+        help="SCM 2's Z4: 'paper' (+Z3^2) or 'reference' code (+Z3) [paper]",
+    )
+    g.add_argument(
+        "--noise",
+        choices=scm.NOISES,
+        default=S,
+        help="latent noise distribution, scaled to --noise-std [gaussian]",
+    )
     g.add_argument("--noise-std", type=float, default=S, help="latent noise std [0.1]")
-    g.add_argument("--paired-noise", action=argparse.BooleanOptionalAction, default=S,
-                   help="reuse the same latent noise draws in every environment (reference "
-                        "quirk) [off]")
+    g.add_argument(
+        "--paired-noise",
+        action=argparse.BooleanOptionalAction,
+        default=S,
+        help="reuse the same latent noise draws in every environment (reference quirk) [off]",
+    )
     g = p.add_argument_group("interventions")
-    g.add_argument("--design", choices=tuple(interventions.DESIGNS), default=S,
-                   help="target design (which nodes each environment intervenes on) "
-                        "[leave-one-out]")
-    g.add_argument("--design-param", action="append", default=S, metavar="KEY=VALUE",
-                   help="design parameter, repeatable; VALUE is YAML, e.g. K=7, k=2, size=3, "
-                        "'targets=[[0,1],[2]]'")
-    g.add_argument("--design-seed", type=int, default=S,
-                   help="seed of a random design [derived from --seed]")
-    g.add_argument("--intervention", choices=interventions.INTERVENTION_TYPES, default=S,
-                   help="do: constant; stochastic: parents cut, shift + scale*noise; soft: "
-                        "parents kept with weights*weight-scale, + shift + scale*noise [do]")
+    g.add_argument(
+        "--design",
+        choices=tuple(interventions.DESIGNS),
+        default=S,
+        help="target design (which nodes each environment intervenes on) [leave-one-out]",
+    )
+    g.add_argument(
+        "--design-param",
+        action="append",
+        default=S,
+        metavar="KEY=VALUE",
+        help="design parameter, repeatable; VALUE is YAML, e.g. K=7, k=2, size=3, "
+        "'targets=[[0,1],[2]]'",
+    )
+    g.add_argument(
+        "--design-seed", type=int, default=S, help="seed of a random design [derived from --seed]"
+    )
+    g.add_argument(
+        "--intervention",
+        choices=interventions.INTERVENTION_TYPES,
+        default=S,
+        help="do: constant; stochastic: parents cut, shift + scale*noise; soft: "
+        "parents kept with weights*weight-scale, + shift + scale*noise [do]",
+    )
     g.add_argument("--do-value", type=float, default=S, help="value of do-interventions [1.0]")
-    g.add_argument("--shift", type=float, default=S,
-                   help="mean shift of stochastic/soft interventions [1.0]")
-    g.add_argument("--scale", type=float, default=S,
-                   help="noise-std factor of stochastic/soft interventions [2.0]")
-    g.add_argument("--weight-scale", type=float, default=S,
-                   help="factor on incoming edge weights of soft interventions [0.5]")
-    g.add_argument("--observational", action=argparse.BooleanOptionalAction, default=S,
-                   help="append an observational environment (last, all-False target row) [off]")
+    g.add_argument(
+        "--shift", type=float, default=S, help="mean shift of stochastic/soft interventions [1.0]"
+    )
+    g.add_argument(
+        "--scale",
+        type=float,
+        default=S,
+        help="noise-std factor of stochastic/soft interventions [2.0]",
+    )
+    g.add_argument(
+        "--weight-scale",
+        type=float,
+        default=S,
+        help="factor on incoming edge weights of soft interventions [0.5]",
+    )
+    g.add_argument(
+        "--observational",
+        action=argparse.BooleanOptionalAction,
+        default=S,
+        help="append an observational environment (last, all-False target row) [off]",
+    )
     g = p.add_argument_group("mixing")
     g.add_argument("--m", type=int, default=S, help="observed dimension, >= d [d]")
-    g.add_argument("--mixing", choices=mixing.MIXINGS, default=S,
-                   help="mixing matrix L (d x m) [paper]")
+    g.add_argument(
+        "--mixing", choices=mixing.MIXINGS, default=S, help="mixing matrix L (d x m) [paper]"
+    )
     g.add_argument("--mixing-seed", type=int, default=S, help="seed of L [0]")
-    g.add_argument("--condition", type=float, default=S,
-                   help="condition number of --mixing gaussian [10.0]")
-    g.add_argument("--obs-noise", type=float, default=S,
-                   help="std of additive Gaussian noise on X [0.0]")
-    g.add_argument("--dtype", choices=simulation.DTYPES, default=S,
-                   help="dtype of X and Z in the output [float32]")
+    g.add_argument(
+        "--condition", type=float, default=S, help="condition number of --mixing gaussian [10.0]"
+    )
+    g.add_argument(
+        "--obs-noise", type=float, default=S, help="std of additive Gaussian noise on X [0.0]"
+    )
+    g.add_argument(
+        "--dtype",
+        choices=simulation.DTYPES,
+        default=S,
+        help="dtype of X and Z in the output [float32]",
+    )
     p.set_defaults(func=run)
 
 
@@ -104,8 +175,9 @@ def _read_config(path: str) -> dict:
     if values is None:
         return {}
     if not isinstance(values, dict):
-        raise MncrlError(f"config file {p} must contain a mapping of scenario keys, "
-                         f"got {type(values).__name__}")
+        raise MncrlError(
+            f"config file {p} must contain a mapping of scenario keys, got {type(values).__name__}"
+        )
     return values
 
 
@@ -115,8 +187,9 @@ def _parse_edges(text: str) -> list[list[int]]:
         try:
             i, j = (int(v) for v in part.split("-"))
         except ValueError:
-            raise MncrlError(f"--edges: cannot read {part!r}; use PARENT-CHILD pairs like "
-                             f"0-1,1-2") from None
+            raise MncrlError(
+                f"--edges: cannot read {part!r}; use PARENT-CHILD pairs like 0-1,1-2"
+            ) from None
         edges.append([i, j])
     return edges
 
@@ -167,6 +240,8 @@ def run(args: argparse.Namespace) -> int:
     ds = simulate(scenario, args.seed)
     save(ds, out)
     K = ds.targets.shape[0]
-    print(f"wrote {out}: {K} environments x {scenario.n} samples, d={scenario.d}, "
-          f"m={scenario.m_obs}, seed={args.seed}")
+    print(
+        f"wrote {out}: {K} environments x {scenario.n} samples, d={scenario.d}, "
+        f"m={scenario.m_obs}, seed={args.seed}"
+    )
     return 0
