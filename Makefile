@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CORES ?= all
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup reproduce claims test lint test-slurm clean
+.PHONY: setup reproduce claims test lint format test-slurm clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,13 @@ claims: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks figures
+	$(BIN)/ruff format --check src tests benchmarks figures
+	$(BIN)/snakefmt --check Snakefile rules
 	$(BIN)/snakemake --lint
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests benchmarks figures
+	$(BIN)/snakefmt Snakefile rules
 
 test: lint
 	$(BIN)/python -m pytest
