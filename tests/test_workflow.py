@@ -236,7 +236,10 @@ def test_dry_run_of_the_paper_config(tmp_path):
     # the paper's grids: 4 + 6 + 5 + 2 + 16 cells, then the extensions' cells (same rule)
     config = config_mod.load(ROOT / "config/config.yaml")
     cells = {name: len(ex.cells(config, name)) for name in experiments()}
-    assert [cells[name] for name in PAPER] == [4, 6, 5, 2, 16]
+    points = {name: len({str(c.point) for c in ex.cells(config, name)}) for name in PAPER}
+    assert [points[name] for name in PAPER] == [4, 6, 5, 2, 16]
+    # the d = 30 cells (fig2a: 1, fig4: 4) run as one job per seed (5 seeds)
+    assert [cells[name] for name in PAPER] == [4 + 4, 6, 5, 2, 16 + 4 * 4]
     assert stats["estimate"] == sum(cells.values()) and stats["aggregate"] == len(cells)
     assert stats["derived_table"] == sum(len(ex.derived_tables(config, n)) for n in cells)
     assert stats["figure"] == len(figures) and stats["claims"] == 1 and stats["all"] == 1
