@@ -19,6 +19,9 @@ rule figure:
         f"{RESULTS}/logs/figures/{{figure}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/figures/{{figure}}.tsv"
+    # a notebook kernel can fail to start when several start at once (jupyter port race,
+    # "Kernel died before replying to kernel_info"): retry the job instead of failing the run
+    retries: 2
     conda:
         "../envs/mncrl.yaml"
     threads: 1
