@@ -6,6 +6,18 @@ squares without intercept of the environment's rows X_k onto the constant ``targ
 as ``numpy.linalg.lstsq`` and scikit-learn's ``LinearRegression`` return). The coefficient
 vectors are the rows of Gamma (K x m) and the unmixing is W = Gamma^T, Zhat = X Gamma^T.
 
+``cutoff`` is the singular-value cutoff that decides the numerical rank of X_k (the least
+squares are solved in float64 either way):
+
+- ``"numpy"`` (default): ``numpy.linalg.lstsq``'s default, eps * max(n_k, m) * s_max;
+- ``"eps"``: eps * s_max, the default of ``scipy.linalg.lstsq``, which scikit-learn's
+  ``LinearRegression`` called without a cutoff before version 1.6, so the reference code's
+  (preset ``reference``). Under a leave-one-out do-design X_k has rank 2 in exact arithmetic;
+  its other singular values are rounding noise, ~1e-16 s_max for float64 data, between the
+  two cutoffs: ``"eps"`` fits that noise (as the reference did) and ``"numpy"`` drops it. For
+  float32 data (this project's default) the rounding noise is ~1e-8 s_max, above both
+  cutoffs, and the two give the same Gamma.
+
 W must have d columns. When K != d:
 
 - K > d: the d environments whose coefficient vectors are the most linearly independent are
@@ -22,18 +34,23 @@ from mncrl.errors import MncrlError
 from mncrl.estimators.base import Estimator, Fit
 
 NAME = "icrl"
-HPARAMS = {"target": 10.0}
+HPARAMS = {"target": 10.0, "cutoff": "numpy"}
+CUTOFFS = ("numpy", "eps")
 
 
-def coefficients(envs, target: float = 10.0) -> np.ndarray:
-    """Gamma (K x m): per-environment least-squares coefficients of X_k onto ``target``."""
+def coefficients(envs, target: float = 10.0, cutoff: str = "numpy") -> np.ndarray:
+    """Gamma (K x m): per-environment least-squares coefficients of X_k onto ``target``, with
+    the singular-value ``cutoff`` ``"numpy"`` or ``"eps"`` (module docstring)."""
     from mncrl.threads import single_threaded_blas
 
+    if cutoff not in CUTOFFS:
+        raise MncrlError(f"{NAME}: cutoff must be one of {', '.join(CUTOFFS)}; got {cutoff!r}")
+    rcond = None if cutoff == "numpy" else np.finfo(np.float64).eps
     rows = []
     with single_threaded_blas():
         for X in envs:
             X = np.asarray(X, dtype=np.float64)
-            gamma, *_ = np.linalg.lstsq(X, np.full(X.shape[0], float(target)), rcond=None)
+            gamma, *_ = np.linalg.lstsq(X, np.full(X.shape[0], float(target)), rcond=rcond)
             rows.append(gamma)
     return np.stack(rows)
 
@@ -55,7 +72,14 @@ def _complete(Gamma: np.ndarray, envs, d: int) -> np.ndarray:
     return eigvec[:, np.argsort(eigval)[::-1][: d - Gamma.shape[0]]]
 
 
-def fit(envs, *, seed: int = 0, latent_dim: int | None = None, target: float = 10.0) -> Fit:
+def fit(
+    envs,
+    *,
+    seed: int = 0,
+    latent_dim: int | None = None,
+    target: float = 10.0,
+    cutoff: str = "numpy",
+) -> Fit:
     """Fit the ICRL stand-in; ``seed`` is unused (the estimator is deterministic)."""
     from mncrl.environments import check_envs
 
@@ -63,9 +87,16 @@ def fit(envs, *, seed: int = 0, latent_dim: int | None = None, target: float = 1
     d = m if latent_dim is None else int(latent_dim)
     if not np.isfinite(target) or target == 0:
         raise MncrlError(f"{NAME}: target must be a non-zero number, got {target!r}")
-    Gamma = coefficients(blocks, target)
+    Gamma = coefficients(blocks, target, cutoff)
     K = Gamma.shape[0]
-    info = {"estimator": NAME, "latent_dim": d, "gamma": Gamma.tolist(), "target": float(target)}
+    info = {
+        "estimator": NAME,
+        "latent_dim": d,
+        "gamma": Gamma.tolist(),
+        "target": float(target),
+    }
+    if cutoff != HPARAMS["cutoff"]:
+        info["cutoff"] = cutoff
     if K > d:
         keep = _select(Gamma, d)
         info["selected_envs"] = keep.tolist()
@@ -83,8 +114,8 @@ ESTIMATOR = Estimator(
     fit=fit,
     description="baseline: the paper's ICRL stand-in, per-environment least squares of X onto "
     "the constant 10; W = Gamma^T",
-    presets={"default": dict(HPARAMS)},
+    presets={"default": dict(HPARAMS), "reference": {**HPARAMS, "cutoff": "eps"}},
     default_preset="default",
 )
 
-__all__ = ["ESTIMATOR", "coefficients", "fit"]
+__all__ = ["CUTOFFS", "ESTIMATOR", "HPARAMS", "coefficients", "fit"]

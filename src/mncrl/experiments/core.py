@@ -103,10 +103,18 @@ def grid_points(grid: Mapping) -> list[dict]:
     ]
 
 
+#: Grid keys with this prefix label cells without changing the scenario (``label.p``: the
+#: cells are recorded under column ``label_p`` but simulate the base scenario's ``p``).
+LABEL_PREFIX = "label."
+
+
 def apply_point(base: Mapping, point: Mapping) -> dict:
-    """``base`` with the grid point's values set (``design_params.k`` sets a design parameter)."""
+    """``base`` with the grid point's values set (``design_params.k`` sets a design parameter;
+    ``label.<name>`` keys only label the cell and set nothing)."""
     scenario = json.loads(json.dumps(dict(base)))  # deep copy of plain data
     for key, value in point.items():
+        if key.startswith(LABEL_PREFIX):
+            continue
         if key.startswith("design_params."):
             params = dict(scenario.get("design_params") or {})
             params[key.split(".", 1)[1]] = value
@@ -410,6 +418,15 @@ def evaluate_fit(fit, prepared: Prepared, scored_on: str, metrics: Sequence[str]
 # --------------------------------------------------------------------------------------------
 # Table columns
 # --------------------------------------------------------------------------------------------
+
+
+def label_columns(point: Mapping) -> dict:
+    """The grid point's ``label.<name>`` values as table columns ``label_<name>``."""
+    return {
+        "label_" + key[len(LABEL_PREFIX) :]: value
+        for key, value in point.items()
+        if key.startswith(LABEL_PREFIX)
+    }
 
 
 def scenario_columns(scenario) -> dict:

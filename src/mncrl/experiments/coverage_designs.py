@@ -41,11 +41,13 @@ JOB_WORK = 1.25e6
 class Subsample:
     """Run an (expensive) estimator only on random designs with design seed < ``designs`` and
     on ``seeds`` (None = no restriction); ``by_d``: (d, designs, seeds) triples that replace
-    the defaults at that d. Structured designs always run on every seed."""
+    the defaults at that d. Structured designs always run on every seed, at every d in
+    ``only_d`` (None = every d; outside it the estimator does not run at all)."""
 
     designs: int | None = None
     seeds: tuple[int, ...] | None = None
     by_d: tuple = ()
+    only_d: tuple[int, ...] | None = None
 
     def limits(self, d: int) -> tuple[int | None, tuple[int, ...] | None]:
         for dd, designs, seeds in self.by_d:
@@ -54,6 +56,8 @@ class Subsample:
         return self.designs, self.seeds
 
     def runs(self, design: Design, seed: int) -> bool:
+        if self.only_d is not None and design.d not in self.only_d:
+            return False
         if design.family != "random":
             return True
         designs, seeds = self.limits(design.d)
@@ -66,6 +70,7 @@ class Subsample:
             "designs": self.designs,
             "seeds": _seed_list(self.seeds),
             "by_d": [[d, n, _seed_list(x)] for d, n, x in self.by_d],
+            "d": _seed_list(self.only_d),
         }
 
     @classmethod
@@ -74,18 +79,21 @@ class Subsample:
             designs=v["designs"],
             seeds=_seed_tuple(v["seeds"]),
             by_d=tuple((int(d), n, _seed_tuple(x)) for d, n, x in v["by_d"]),
+            only_d=_seed_tuple(v.get("d")),
         )
 
     @classmethod
     def from_config(cls, entry: Mapping) -> Subsample:
-        """From ``{designs: N | {d: N}, seeds: [..] | {d: [..]}}`` (schema-validated)."""
+        """From ``{designs: N | {d: N}, seeds: [..] | {d: [..]}, d: [..] | null}``
+        (schema-validated)."""
         designs, designs_d = _split_by_d(entry["designs"])
         seeds, seeds_d = _split_by_d(entry["seeds"])
         ds = sorted(set(designs_d) | set(seeds_d))
         triples = tuple(
             (d, designs_d.get(d, designs), _seed_tuple(seeds_d.get(d, seeds))) for d in ds
         )
-        return cls(designs=designs, seeds=_seed_tuple(seeds), by_d=triples)
+        only_d = _seed_tuple(entry.get("d"))
+        return cls(designs=designs, seeds=_seed_tuple(seeds), by_d=triples, only_d=only_d)
 
 
 def _seed_list(x):

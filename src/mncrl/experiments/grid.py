@@ -1,7 +1,8 @@
 """Experiment kind ``grid``: the paper's experiments, named grids of scenarios x estimators x
 seeds (Fig. 2a/2b/2c, Table 1, Fig. 4).
 
-An experiment's ``grid`` maps scenario keys (or ``design_params.<name>``) to lists of values;
+An experiment's ``grid`` maps scenario keys (or ``design_params.<name>``, or ``label.<name>``
+for a key that labels cells without changing the scenario) to lists of values;
 its cells are the cartesian product, in the order written. A cell's id names its grid point
 (``d-30_mixing_seed-1``), so adding a value to a grid adds cells without renaming the others.
 One cell = one job: every seed simulated (in chunks that fit ``max_batch_mb``), every estimator
@@ -133,7 +134,12 @@ def run_cell(spec: Mapping, progress: bool = False) -> tuple[pd.DataFrame, dict]
     scenario = Scenario.from_dict(spec["scenario"])
     exp, cell = spec["experiment"], spec["cell"]
     resolved = core.resolve_entries(spec["estimators"])
-    base_cols = {"experiment": exp, "cell": cell, **core.scenario_columns(scenario)}
+    base_cols = {
+        "experiment": exp,
+        "cell": cell,
+        **core.label_columns(spec["point"]),
+        **core.scenario_columns(scenario),
+    }
     rows, records, a4 = [], [], {}
     chunks = seed_chunks(scenario, list(spec["seeds"]), spec["max_batch_mb"])
     for i, chunk in enumerate(chunks):
