@@ -15,10 +15,13 @@ rule claims:
         f"{RESULTS}/benchmarks/claims.tsv"
     conda:
         "../envs/mncrl.yaml"
+    params:
+        config_hash=CONFIG_HASH,
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
     shell:
         "python -m mncrl.claims {input.tables} --claims {input.claims} "
-        "--json {output.json} --report {output.report} > {log} 2>&1"
+        "--json {output.json} --report {output.report} --config-hash {params.config_hash} "
+        "> {log} 2>&1"

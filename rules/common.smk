@@ -9,6 +9,7 @@ from snakemake.exceptions import WorkflowError
 
 from mncrl import config as config_mod
 from mncrl import experiments as ex
+from mncrl import provenance
 from mncrl.errors import MncrlError
 from mncrl.experiments.tables import spec_json
 
@@ -44,6 +45,7 @@ SHELL_PREFIX = (
 validate_config(config, f"{workflow.basedir}/config/schema.yaml")
 RESULTS = config["results_dir"]
 FIGURES = config["figures_dir"]
+CONFIG_HASH = provenance.config_hash(config)  # stamped into the claims report
 
 
 # ---- experiments: cells, tables, specs --------------------------------------------------------

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from mncrl import claims as cl
 from mncrl.errors import MncrlError
@@ -43,7 +45,7 @@ def claim(**kw):
         "metric": "mcc_paper",
         "tolerance": 0.03,
     }
-    _, out = cl.parse_claims({"improvable": ["est"], "claims": [{**base, **kw}]})
+    _, out = cl.parse_claims({"our_estimators": ["est"], "claims": [{**base, **kw}]})
     return out[0]
 
 
@@ -72,8 +74,8 @@ def test_paper_claims_file_parses_and_covers_section_7():
         if c.source == "paper" and c.figure != "table1":
             assert c.tolerance == pytest.approx(0.03)
     assert {c.tolerance for c in by_fig["table1", "paper"]} == {0.04, 0.06}
-    # the baselines may not be "better" than the paper
-    assert not any(c.improvable for c in claims if c.estimator in ("icrl", "ica"))
+    # neither the paper's method nor its baselines may be "better" than the paper
+    assert not any(c.may_be_better for c in claims if c.estimator in ("sv-paper", "icrl", "ica"))
 
 
 @pytest.mark.parametrize(
@@ -168,11 +170,11 @@ def test_value_verdicts_use_tolerance_plus_two_se():
     assert v.verdict == "reproduced" and v.n == 3
     assert v.mean == pytest.approx(0.97) and v.se == pytest.approx(se)
     v = cl.evaluate_claim(claim(select={"d": 3}, paper=0.97 + 0.03 + 2 * se + 1e-3), t)
-    assert v.verdict == "not reproduced"  # ours below the paper
+    assert v.verdict == "lower than the paper"  # ours below the paper: this claim fails
     v = cl.evaluate_claim(claim(select={"d": 10}, paper=0.90), t)
-    assert v.verdict == "better"  # above, and the estimator is improvable
-    c = cl.Claim(**{**claim(select={"d": 10}, paper=0.90).__dict__, "improvable": False})
-    assert cl.evaluate_claim(c, t).verdict == "not reproduced"  # a baseline above the paper
+    assert v.verdict == "better"  # above, and the estimator is one of ours
+    c = cl.Claim(**{**claim(select={"d": 10}, paper=0.90).__dict__, "may_be_better": False})
+    assert cl.evaluate_claim(c, t).verdict == "higher than the paper"  # not ours: a discrepancy
     assert cl.evaluate_claim(claim(select={"d": 30}, paper=0.9), t).verdict == "no data"
     assert cl.evaluate_claim(claim(select={"p": 0.2}, paper=0.9), t).verdict == "no data"
     assert cl.evaluate_claim(claim(select={}, paper=0.9), t).verdict == "no data"  # 3 cells
@@ -185,11 +187,34 @@ def test_lower_is_better_metrics_flip_the_direction():
     )
 
 
-def test_failed_fits_count_as_not_reproduced():
+def test_failed_fits_count_against_every_kind_unless_expected():
     t = table({3: [np.nan, np.nan]})
-    assert cl.evaluate_claim(claim(select={"d": 3}, paper=0.9), t).verdict == "not reproduced"
-    v = cl.evaluate_claim(claim(select={"d": 3}, paper=0.9), table({3: [0.9, np.nan, 0.9]}))
+    v = cl.evaluate_claim(claim(select={"d": 3}, paper=0.9), t)
+    assert v.verdict == "failed runs" and v.failed == 2
+    # a claim reproduced on the survivors is not reproduced: the failed seed counts against it
+    survivors = table({3: [0.9, np.nan, 0.9]})
+    v = cl.evaluate_claim(claim(select={"d": 3}, paper=0.9), survivors)
+    assert v.verdict == "failed runs" and v.failed == 1 and "reproduced" in v.detail
+    v = cl.evaluate_claim(claim(select={"d": 3}, paper=0.9, expect_failures=True), survivors)
     assert v.verdict == "reproduced" and v.n == 2 and "1 failed" in v.detail
+    cells = {1: [0.85, np.nan], 2: [0.86, 0.86]}
+    rng = claim(kind="range", paper=[0.84, 0.87])
+    assert cl.evaluate_claim(rng, table(cells, key="mixing_seed")).verdict == "failed runs"
+    trend = claim(kind="trend", over="n", paper=[0.5, 0.9])
+    rising = table({5000: [0.5, np.nan], 10000: [0.9, 0.9]}, key="n")
+    assert cl.evaluate_claim(trend, rising).verdict == "failed runs"
+    bound = claim(kind="at_least", threshold=0.5, source="ours")
+    assert cl.evaluate_claim(bound, table({3: [1.0, np.nan]})).verdict == "failed runs"
+
+
+def test_summary_rows_carry_their_failed_fits():
+    """Coverage rates are one row per d; their n_failed counts against the claim."""
+    t = table({6: [0.0]}, metric="rate_recovered_not_a4")
+    c = claim(metric="rate_recovered_not_a4", kind="at_most", threshold=0.01, source="ours")
+    assert cl.evaluate_claim(c, t).verdict == "holds"
+    t["n_failed"] = 3
+    v = cl.evaluate_claim(c, t)
+    assert v.verdict == "failed runs" and v.failed == 3
 
 
 def test_range_claims_check_every_cell():
@@ -198,7 +223,14 @@ def test_range_claims_check_every_cell():
     assert cl.evaluate_claim(claim(kind="range", paper=[0.84, 0.87]), t).verdict == "reproduced"
     t2 = table({**cells, 4: [0.70, 0.70]}, key="mixing_seed")
     v = cl.evaluate_claim(claim(kind="range", paper=[0.84, 0.87]), t2)
-    assert v.verdict == "not reproduced" and "1 outside" in v.detail
+    assert v.verdict == "lower than the paper" and "1 below" in v.detail
+    t4 = table({**cells, 4: [0.70, 0.70], 5: [0.99, 0.99]}, key="mixing_seed")
+    v = cl.evaluate_claim(claim(kind="range", paper=[0.84, 0.87]), t4)
+    assert v.verdict == "outside the paper's range"
+    baseline = cl.Claim(**{**claim(kind="range", paper=[0.80, 0.87]).__dict__})
+    baseline = cl.Claim(**{**baseline.__dict__, "may_be_better": False})
+    t5 = table({**cells, 4: [1.0, 1.0]}, key="mixing_seed")
+    assert cl.evaluate_claim(baseline, t5).verdict == "higher than the paper"
     t3 = table({**cells, 4: [1.0, 1.0]}, key="mixing_seed")
     assert (
         cl.evaluate_claim(claim(kind="range", paper=[0.80, 0.87], tolerance=0.01), t3).verdict
@@ -244,7 +276,7 @@ def test_bound_claims_look_at_every_seed():
     t3 = table({3: [1.0, np.nan]})
     assert (
         cl.evaluate_claim(claim(kind="at_least", threshold=0.5, source="ours"), t3).verdict
-        == "fails"
+        == "failed runs"
     )
 
 
@@ -253,7 +285,7 @@ def test_report_and_json(tmp_path):
     t.to_csv(tmp_path / "metrics.csv", index=False)
     claims_yaml = tmp_path / "claims.yaml"
     claims_yaml.write_text(
-        "tolerance_rule: the rule\nimprovable: [est]\n"
+        "tolerance_rule: the rule\nour_estimators: [est]\n"
         "defaults: {experiment: exp, estimator: est, metric: mcc_paper, tolerance: 0.03}\n"
         "claims:\n"
         "  - {id: a, figure: f1, select: {d: 3}, paper: 0.96, note: explained here}\n"
@@ -278,12 +310,22 @@ def test_report_and_json(tmp_path):
     )
     data = json.loads(out_json.read_text())
     verdicts = {c["id"]: c["verdict"] for c in data["claims"]}
-    assert verdicts == {"a": "reproduced", "b": "not reproduced", "c": "no data", "d": "holds"}
-    assert data["summary"] == {"reproduced": 1, "not reproduced": 1, "holds": 1, "no data": 1}
+    assert verdicts == {
+        "a": "reproduced",
+        "b": "lower than the paper",
+        "c": "no data",
+        "d": "holds",
+    }
+    assert data["summary"] == {
+        "reproduced": 1,
+        "lower than the paper": 1,
+        "holds": 1,
+        "no data": 1,
+    }
     assert data["claims"][0]["ours"]["mean"] == pytest.approx(0.96)
     text = out_md.read_text()
     assert "## f1" in text and "## f2" in text and "the rule" in text
-    assert "explained here" in text and "**not reproduced**" in text
+    assert "explained here" in text and "**lower than the paper**" in text
     assert "0.960 +- 0.010 (n=2)" in text
 
 
@@ -305,3 +347,224 @@ def test_cli_bad_claims_file_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "not valid YAML" in err
     assert not (tmp_path / "o.json").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Template fields, provenance, --only
+# --------------------------------------------------------------------------------------------
+
+
+def test_fields_render_numbers_from_the_tables():
+    t = pd.concat(
+        [
+            table({3: [0.1, 0.3], 6: [0.5, 0.7]}, metric="amari"),
+            table({3: [np.nan, 0.9]}, metric="mcc_paper"),
+        ]
+    )
+    fields = cl.parse_fields(
+        {
+            "by-d": {
+                "experiment": "exp",
+                "estimator": "est",
+                "metric": "amari",
+                "stat": "by",
+                "by": "d",
+            },
+            "mean": {
+                "experiment": ["exp"],
+                "estimator": "est",
+                "metric": "amari",
+                "select": {"d": 3},
+            },
+            "se": {
+                "experiment": "exp",
+                "estimator": "est",
+                "metric": "amari",
+                "stat": "mean_se",
+                "select": {"d": 6},
+                "digits": 2,
+            },
+            "span": {"experiment": "exp", "estimator": "est", "metric": "amari", "stat": "span"},
+            "failed": {
+                "experiment": "exp",
+                "estimator": "est",
+                "metric": "mcc_paper",
+                "stat": "failed",
+            },
+            "none": {"experiment": "other", "estimator": "est", "metric": "amari"},
+        }
+    )
+    values = cl.field_values(fields, t)
+    assert values == {
+        "by-d": "0.200 / 0.600 (d 3 / 6)",
+        "mean": "0.200",
+        "se": "0.60 ± 0.10 (n = 2)",
+        "span": "0.100–0.700",
+        "failed": "1",
+        "none": None,
+    }
+    text = cl.render_text("Amari {by-d}; {none}.", values)
+    assert text == "Amari 0.200 / 0.600 (d 3 / 6); [no data: none]."
+
+
+@pytest.mark.parametrize(
+    ("fields", "note", "words"),
+    [
+        ({}, "uses {missing}", ["field '{missing}'", "not defined"]),
+        (
+            {"f": {"experiment": "e", "estimator": "x", "metric": "m", "stat": "median"}},
+            "",
+            ["stat 'median'"],
+        ),
+        ({"f": {"experiment": "e", "estimator": "x", "metric": "m", "stat": "by"}}, "", ["'by'"]),
+        (
+            {"f": {"experiment": "e", "estimator": "x", "metric": "m", "colour": 1}},
+            "",
+            ["unknown key 'colour'"],
+        ),
+    ],
+)
+def test_bad_fields_are_rejected(fields, note, words):
+    raw = {
+        "fields": fields,
+        "claims": [
+            {
+                "id": "a",
+                "figure": "f",
+                "experiment": "e",
+                "estimator": "x",
+                "metric": "m",
+                "paper": 1,
+                "note": note,
+            }
+        ],
+    }
+    with pytest.raises(MncrlError) as info:
+        cl.parse_claims(raw)
+    for w in words:
+        assert w in str(info.value)
+
+
+def test_report_is_stamped_and_only_prints_one_claim(tmp_path, capsys):
+    t = table({3: [0.95, 0.97]})
+    t.to_csv(tmp_path / "metrics.csv", index=False)
+    claims_yaml = tmp_path / "claims.yaml"
+    claims_yaml.write_text(
+        "defaults: {experiment: exp, estimator: est, metric: mcc_paper, tolerance: 0.03}\n"
+        "fields: {m: {experiment: exp, estimator: est, metric: mcc_paper, stat: mean_se}}\n"
+        "claims:\n"
+        "  - {id: a, figure: f1, select: {d: 3}, paper: 0.5, cause: 'ours {m}', note: 'n {m}'}\n"
+    )
+    args = [str(tmp_path / "metrics.csv"), "--claims", str(claims_yaml)]
+    out = ["--json", str(tmp_path / "c.json"), "--report", str(tmp_path / "r.md")]
+    assert cl.main([*args, *out, "--config-hash", "abc123", "--commit", "deadbeef"]) == 0
+    data = json.loads((tmp_path / "c.json").read_text())
+    assert data["provenance"] == {"commit": "deadbeef", "config_hash": "abc123"}
+    assert data["claims"][0]["rendered"]["cause"] == "ours 0.960 ± 0.010 (n = 2)"
+    assert data["fields"] == {"m": "0.960 ± 0.010 (n = 2)"}
+    report = (tmp_path / "r.md").read_text()
+    assert "commit `deadbeef`" in report and "config_hash `abc123`" in report
+    assert "n 0.960 ± 0.010 (n = 2)" in report
+    capsys.readouterr()
+    assert cl.main([*args, "--only", "a"]) == 0
+    printed = capsys.readouterr().out
+    assert "verdict: higher than the paper" in printed and "cause: ours 0.960" in printed
+    assert cl.main([*args, "--only", "zz"]) == 2
+    assert "no claim 'zz'" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------
+# The paper's claims file: no typed result numbers; coverage claims that can fail
+# --------------------------------------------------------------------------------------------
+
+#: A decimal number that is not a parameter (``p = 0.75``, ``MCC <= 0.6``) nor a field.
+TYPED_NUMBER = re.compile(r"(?<![=<>\w.])(?<![=<>] )\d*\.\d+")
+
+
+def typed_numbers(text: str) -> list[str]:
+    return TYPED_NUMBER.findall(cl.FIELD_RE.sub("", text))
+
+
+def test_typed_number_detector():
+    assert typed_numbers("ICRL gets 0.54 at d = 6") == ["0.54"]
+    assert typed_numbers("p = 0.75, MCC <= 0.6, Amari <= 1e-3, {field}, Fig. 2a") == []
+    assert typed_numbers("between .87 and 0.98") == [".87", "0.98"]
+
+
+def test_no_hand_typed_result_number_in_the_claims_notes():
+    """Notes and causes (and our own statements; a paper claim's statement quotes the paper)
+    render every result number from the tables."""
+    raw = yaml.safe_load((ROOT / "paper/claims.yaml").read_text())
+    for entry in raw["claims"]:
+        keys = ("note", "cause") + (("statement",) if entry.get("source") == "ours" else ())
+        for key in keys:
+            found = typed_numbers(" ".join(str(entry.get(key) or "").split()))
+            assert not found, f"{entry['id']}.{key} types {found}: render it from a field"
+
+
+def coverage_problems(outcomes):
+    """Tidy coverage rows (problem level) from [(a4, status, amari), ...] for one estimator."""
+    rows = []
+    for i, (a4, status, amari) in enumerate(outcomes):
+        base = {
+            "experiment": "coverage",
+            "cell": "d-6_K-6",
+            "level": "problem",
+            "d": 6,
+            "K": 6,
+            "k": 2,
+            "design": "random",
+            "design_id": f"r-{i}",
+            "draw": i,
+            "a4_satisfied": a4,
+            "n_unidentifiable": 0 if a4 else 1,
+            "seed": 0,
+            "estimator": "est",
+            "status": status,
+        }
+        values = {"amari": amari, "unidentifiable_latents_recovered": 0.0}
+        rows += [{**base, "metric": m, "value": v} for m, v in values.items()]
+    return pd.DataFrame(rows)
+
+
+def coverage_verdict(claim_id, outcomes):
+    from mncrl.experiments.coverage_tables import claim_rows
+
+    _, claims = cl.load_claims(ROOT / "paper/claims.yaml")
+    c = next(c for c in claims if c.id == claim_id)
+    rows = claim_rows(coverage_problems(outcomes), 0.01, 0.001, "coverage")
+    rows["estimator"] = c.estimator
+    return cl.evaluate_claim(c, rows).verdict
+
+
+REFUSE, OK = "NotIdentifiableError", "ok"
+
+
+@pytest.mark.parametrize(
+    ("claim_id", "holds", "fails"),
+    [
+        # refusing an identifiable design counts against recovering it and against answering
+        ("coverage-subspace-recovers-a4", [(True, OK, 0.0)] * 4, [(True, REFUSE, np.nan)] * 4),
+        ("coverage-subspace-answers-a4", [(True, OK, 0.0)] * 4, [(True, REFUSE, np.nan)] * 4),
+        # answering an unidentifiable design, wrongly or not, fails the refusal claim
+        (
+            "coverage-subspace-reports-not-identifiable",
+            [(False, REFUSE, np.nan)] * 4,
+            [(False, OK, 0.3)] * 4,
+        ),
+        (
+            "coverage-sv-paper-no-recovery-without-a4",
+            [(False, OK, 0.3)] * 4,
+            [(False, OK, 0.0)] * 4,
+        ),
+    ],
+)
+def test_coverage_claims_can_fail(claim_id, holds, fails):
+    assert coverage_verdict(claim_id, holds) == "holds"
+    assert coverage_verdict(claim_id, fails) == "fails"
+
+
+def test_coverage_claims_count_failed_fits_against_them():
+    """An estimator that crashes on every unidentifiable design does not 'not recover' them."""
+    crashed = [(False, "ConvergenceError", np.nan)] * 4
+    assert coverage_verdict("coverage-sv-paper-no-recovery-without-a4", crashed) == "failed runs"

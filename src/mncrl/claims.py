@@ -5,19 +5,33 @@ against the workflow's metrics tables.
 an estimator label and a metric, and one of these kinds:
 
 - ``value``: the paper's number at one cell. With ``band = tolerance + 2 * SE`` (SE of our mean
-  over seeds): ``|ours - paper| <= band`` -> *reproduced*; ours beyond the band in the metric's
-  good direction and the estimator may improve on the paper (``improvable`` in the file header)
-  -> *better*; otherwise *not reproduced*.
+  over seeds): ``|ours - paper| <= band`` -> *reproduced*; otherwise *higher than the paper* or
+  *lower than the paper* (a discrepancy to explain), or *better* when ours is beyond the band in
+  the metric's good direction and the estimator is one of ours (``our_estimators`` in the file
+  header: the paper's own method and its baselines are never "better", a faithful
+  reimplementation scoring above the paper is a discrepancy).
 - ``range``: the paper gives ``[low, high]`` over several cells (e.g. Fig. 4 over mixing
-  matrices); every matching cell's mean must lie in ``[low - band, high + band]``.
+  matrices); every matching cell's mean must lie in ``[low - band, high + band]``; otherwise
+  *higher* / *lower than the paper* (every outlying cell on one side) or *outside the paper's
+  range* (both sides).
 - ``trend``: the means over the cells, ordered by the grid key ``over``, rise: the last exceeds
-  the first by more than the band of their difference and no step falls by more than its band.
+  the first by more than the band of their difference and no step falls by more than its band
+  -> *reproduced*, else *not reproduced*.
 - ``at_least`` / ``at_most``: our own statements: every seed of every matching cell is
   ``>= threshold`` (``<=``) -> *holds*, else *fails*.
 
-A claim whose cells are not in the tables (e.g. the smoke configuration) gets *no data*.
+A failed fit (a NaN value, or ``n_failed`` > 0 on a summary row) counts against the claim: the
+verdict is *failed runs* with the count, unless the claim says ``expect_failures: true`` (then
+the failures are only counted). A claim whose cells are not in the tables (e.g. the smoke
+configuration) gets *no data*.
+
+Notes, statements and causes may contain template fields ``{name}``: numbers rendered from the
+same tables, defined under ``fields`` in the file header (experiment(s), estimator, metric,
+select, stat: ``mean``, ``mean_se``, ``min``, ``max``, ``span``, ``by`` (per value of the key
+``by``), ``failed`` or ``n``), so that no result number is typed by hand.
+
 Pure functions over pandas tables; ``python -m mncrl.claims`` writes the JSON and markdown
-report (the ``claims`` rule).
+report (the ``claims`` rule), stamped with the commit and the hash of the config.
 """
 
 from __future__ import annotations
@@ -25,9 +39,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +52,27 @@ from mncrl.errors import MncrlError
 KINDS = ("value", "range", "trend", "at_least", "at_most")
 SOURCES = ("paper", "ours")
 LOWER_IS_BETTER = ("amari",)
-VERDICTS = ("reproduced", "better", "not reproduced", "holds", "fails", "no data")
+HIGHER, LOWER, OUTSIDE = (
+    "higher than the paper",
+    "lower than the paper",
+    "outside the paper's range",
+)
+VERDICTS = (
+    "reproduced",
+    HIGHER,
+    LOWER,
+    OUTSIDE,
+    "not reproduced",
+    "better",
+    "holds",
+    "fails",
+    "failed runs",
+    "no data",
+)
+#: Verdicts that are a difference from the paper (to be explained in the claim's note).
+DISCREPANCIES = (HIGHER, LOWER, OUTSIDE, "not reproduced")
+STATS = ("mean", "mean_se", "min", "max", "span", "by", "failed", "n")
+FIELD_RE = re.compile(r"\{([A-Za-z0-9_.-]+)\}")
 
 
 @dataclass(frozen=True)
@@ -56,9 +91,25 @@ class Claim:
     threshold: float | None = None
     over: str | None = None
     source: str = "paper"
-    improvable: bool = False
+    expect_failures: bool = False
     statement: str = ""
     note: str = ""
+    cause: str = ""
+    may_be_better: bool = False
+
+
+@dataclass(frozen=True)
+class Field:
+    """A number rendered into notes from the tables (module docstring)."""
+
+    name: str
+    experiment: tuple
+    estimator: str
+    metric: str
+    stat: str = "mean"
+    select: dict = field(default_factory=dict)
+    by: str | None = None
+    digits: int = 3
 
 
 @dataclass(frozen=True)
@@ -72,6 +123,7 @@ class Verdict:
     n: int
     detail: str
     cells: list = field(default_factory=list)
+    failed: int = 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -79,17 +131,25 @@ class Verdict:
 # --------------------------------------------------------------------------------------------
 
 
+def _where(i: int, raw, what: str = "claims") -> str:
+    name = raw.get("id", "?") if isinstance(raw, Mapping) else repr(raw)
+    return f"{what}[{i}] ({name})"
+
+
 def parse_claims(data: Mapping) -> tuple[dict, list[Claim]]:
-    """(header, claims) from the parsed YAML; MncrlError naming the bad claim otherwise."""
+    """(header, claims) from the parsed YAML; MncrlError naming the bad claim otherwise. The
+    header's ``fields`` are parsed into :class:`Field` objects (``header["fields"]``)."""
     if not isinstance(data, Mapping) or "claims" not in data:
         raise MncrlError("claims file must be a mapping with a 'claims' list")
     header = {k: v for k, v in data.items() if k != "claims"}
     defaults = dict(header.get("defaults") or {})
-    improvable = set(header.get("improvable") or [])
-    allowed = set(Claim.__dataclass_fields__) - {"improvable"}
+    ours = set(header.get("our_estimators") or [])
+    fields = parse_fields(header.get("fields") or {})
+    header["fields"] = fields
+    allowed = set(Claim.__dataclass_fields__) - {"may_be_better"}
     claims, seen = [], set()
     for i, raw in enumerate(data["claims"] or []):
-        where = f"claims[{i}] ({raw.get('id', '?') if isinstance(raw, Mapping) else raw!r})"
+        where = _where(i, raw)
         if not isinstance(raw, Mapping):
             raise MncrlError(f"{where}: must be a mapping")
         unknown = sorted(set(raw) - allowed)
@@ -103,9 +163,9 @@ def parse_claims(data: Mapping) -> tuple[dict, list[Claim]]:
                 raise MncrlError(f"{where}: missing '{key}'")
         claim = Claim(
             **{k: v for k, v in values.items() if k in allowed},
-            improvable=values["estimator"] in improvable,
+            may_be_better=values["estimator"] in ours,
         )
-        _check_claim(claim, where)
+        _check_claim(claim, where, fields)
         if claim.id in seen:
             raise MncrlError(f"{where}: duplicate id '{claim.id}'")
         seen.add(claim.id)
@@ -113,7 +173,44 @@ def parse_claims(data: Mapping) -> tuple[dict, list[Claim]]:
     return header, claims
 
 
-def _check_claim(c: Claim, where: str) -> None:
+def parse_fields(raw: Mapping) -> dict[str, Field]:
+    """The header's ``fields`` (name -> mapping) as :class:`Field` objects."""
+    if not isinstance(raw, Mapping):
+        raise MncrlError("fields must be a mapping of name -> field")
+    allowed = set(Field.__dataclass_fields__) - {"name"}
+    out = {}
+    for name, spec in raw.items():
+        where = f"fields.{name}"
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", str(name)):
+            raise MncrlError(f"{where}: a field name may use letters, digits, '_', '.', '-'")
+        if not isinstance(spec, Mapping):
+            raise MncrlError(f"{where}: must be a mapping")
+        unknown = sorted(set(spec) - allowed)
+        if unknown:
+            raise MncrlError(
+                f"{where}: unknown key '{unknown[0]}'; allowed: {', '.join(sorted(allowed))}"
+            )
+        for key in ("experiment", "estimator", "metric"):
+            if not spec.get(key):
+                raise MncrlError(f"{where}: missing '{key}'")
+        exp = spec["experiment"]
+        f = Field(
+            name=str(name),
+            **{**spec, "experiment": tuple(exp) if isinstance(exp, list) else (exp,)},
+        )
+        if f.stat not in STATS:
+            raise MncrlError(f"{where}: stat '{f.stat}' not one of {', '.join(STATS)}")
+        if (f.stat == "by") != bool(f.by):
+            raise MncrlError(f"{where}: 'by' (a column) goes with stat 'by' and only with it")
+        if not isinstance(f.select, Mapping):
+            raise MncrlError(f"{where}: select must be a mapping of cell parameters")
+        if not (isinstance(f.digits, int) and 0 <= f.digits <= 6):
+            raise MncrlError(f"{where}: digits must be an integer 0-6")
+        out[f.name] = f
+    return out
+
+
+def _check_claim(c: Claim, where: str, fields: Mapping) -> None:
     if c.kind not in KINDS:
         raise MncrlError(f"{where}: kind '{c.kind}' not one of {', '.join(KINDS)}")
     if c.source not in SOURCES:
@@ -135,6 +232,12 @@ def _check_claim(c: Claim, where: str) -> None:
         raise MncrlError(f"{where}: tolerance must be a number >= 0")
     if not isinstance(c.select, Mapping):
         raise MncrlError(f"{where}: select must be a mapping of cell parameters")
+    if not isinstance(c.expect_failures, bool):
+        raise MncrlError(f"{where}: expect_failures must be true or false")
+    for key in ("statement", "note", "cause"):
+        for name in FIELD_RE.findall(str(getattr(c, key) or "")):
+            if name not in fields:
+                raise MncrlError(f"{where}: {key} uses the field '{{{name}}}', not defined")
 
 
 def _is_number(x) -> bool:
@@ -155,18 +258,20 @@ def load_claims(path: str | Path) -> tuple[dict, list[Claim]]:
 
 
 # --------------------------------------------------------------------------------------------
-# Evaluation
+# Selecting rows
 # --------------------------------------------------------------------------------------------
 
 
-def select_rows(table, claim: Claim):
-    """The rows of ``table`` (tidy metrics) the claim is about."""
+def select_rows(table, experiments, estimator: str, metric: str, select: Mapping):
+    """The rows of ``table`` (tidy metrics) of these experiment(s), estimator, metric and cell
+    parameters."""
+    experiments = [experiments] if isinstance(experiments, str) else list(experiments)
     mask = (
-        (table["experiment"] == claim.experiment)
-        & (table["estimator"] == claim.estimator)
-        & (table["metric"] == claim.metric)
+        table["experiment"].isin(experiments)
+        & (table["estimator"] == estimator)
+        & (table["metric"] == metric)
     )
-    for key, value in claim.select.items():
+    for key, value in select.items():
         if key not in table.columns:
             return table.iloc[0:0]
         col = table[key]
@@ -177,21 +282,34 @@ def select_rows(table, claim: Claim):
     return table[mask]
 
 
+def claim_rows(table, claim: Claim):
+    """The rows of ``table`` the claim is about."""
+    return select_rows(table, claim.experiment, claim.estimator, claim.metric, claim.select)
+
+
+def _failed_count(g) -> int:
+    """Failed fits among rows: NaN values, plus ``n_failed`` of summary rows."""
+    v = g["value"].to_numpy(dtype=float)
+    failed = int((~np.isfinite(v)).sum())
+    if "n_failed" in g.columns:
+        failed += int(np.nansum(g["n_failed"].to_numpy(dtype=float)))
+    return failed
+
+
 def cell_stats(rows, order_by: str | None = None) -> list[dict]:
-    """Per cell: mean, SE (ddof 1; 0 for one seed), n, min, max over seeds (NaN = failed)."""
+    """Per cell: mean, SE (ddof 1; 0 for one seed), n, min, max over the seeds that did not
+    fail, and the number of failed fits."""
     out = []
-    for cell, g in rows.groupby("cell", sort=False):
+    for cell, g in rows.groupby(["experiment", "cell"], sort=False):
         v = g["value"].to_numpy(dtype=float)
         ok = v[np.isfinite(v)]
         n = int(ok.size)
-        mean = float(ok.mean()) if n else float("nan")
-        se = float(ok.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
         entry = {
-            "cell": cell,
-            "mean": mean,
-            "se": se,
+            "cell": cell[1] if rows["experiment"].nunique() == 1 else "/".join(cell),
+            "mean": float(ok.mean()) if n else float("nan"),
+            "se": float(ok.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0,
             "n": n,
-            "failed": int(v.size - n),
+            "failed": _failed_count(g),
             "min": float(ok.min()) if n else float("nan"),
             "max": float(ok.max()) if n else float("nan"),
         }
@@ -211,8 +329,13 @@ def _good_sign(metric: str) -> int:
     return -1 if metric in LOWER_IS_BETTER else 1
 
 
+# --------------------------------------------------------------------------------------------
+# Evaluation
+# --------------------------------------------------------------------------------------------
+
+
 def evaluate_claim(claim: Claim, table) -> Verdict:
-    rows = select_rows(table, claim)
+    rows = claim_rows(table, claim)
     if rows.empty:
         return Verdict(
             claim.id,
@@ -223,17 +346,36 @@ def evaluate_claim(claim: Claim, table) -> Verdict:
             "no matching rows in the metrics tables (cell not run in this config)",
         )
     cells = cell_stats(rows, claim.over)
+    failed = sum(c["failed"] for c in cells)
     if sum(c["n"] for c in cells) == 0:
         return Verdict(
             claim.id,
-            "fails" if claim.source == "ours" else "not reproduced",
+            "failed runs",
             None,
             None,
             0,
-            "every fit failed (see the cell's .json sidecar)",
+            f"every fit failed ({failed}; see the cell's .json sidecar)",
             cells,
+            failed,
         )
-    return _EVALUATORS[claim.kind](claim, cells)
+    verdict = replace(_EVALUATORS[claim.kind](claim, cells), failed=failed)
+    if failed and not claim.expect_failures:
+        return replace(
+            verdict,
+            verdict="failed runs",
+            detail=f"{failed} failed fit(s) count against the claim; on the others: "
+            f"{verdict.verdict} ({verdict.detail})",
+        )
+    if failed:
+        return replace(verdict, detail=f"{verdict.detail}; {failed} failed fit(s), expected")
+    return verdict
+
+
+def _side(claim: Claim, diff: float) -> str:
+    """The verdict of a value outside the band: better (ours, good direction) or the side."""
+    if _good_sign(claim.metric) * diff > 0 and claim.may_be_better:
+        return "better"
+    return HIGHER if diff > 0 else LOWER
 
 
 def _value(claim: Claim, cells: list[dict]) -> Verdict:
@@ -250,41 +392,28 @@ def _value(claim: Claim, cells: list[dict]) -> Verdict:
     c = cells[0]
     band = claim.tolerance + 2 * c["se"]
     diff = c["mean"] - float(claim.paper)
-    if abs(diff) <= band:
-        verdict = "reproduced"
-    elif _good_sign(claim.metric) * diff > 0 and claim.improvable:
-        verdict = "better"
-    else:
-        verdict = "not reproduced"
+    verdict = "reproduced" if abs(diff) <= band else _side(claim, diff)
     detail = f"ours - paper = {diff:+.3f}, band +-{band:.3f} (tolerance {claim.tolerance:g} + 2 SE)"
-    if c["failed"]:
-        detail += f"; {c['failed']} failed fit(s) excluded"
     return Verdict(claim.id, verdict, c["mean"], c["se"], c["n"], detail, cells)
 
 
 def _range(claim: Claim, cells: list[dict]) -> Verdict:
     low, high = (float(v) for v in claim.paper)
-    sign = _good_sign(claim.metric)
-    outside_good = outside_bad = 0
+    above = below = 0
     for c in cells:
         band = claim.tolerance + 2 * c["se"]
-        if c["mean"] < low - band:
-            outside_good += sign < 0
-            outside_bad += sign > 0
-        elif c["mean"] > high + band:
-            outside_good += sign > 0
-            outside_bad += sign < 0
-    if outside_good == outside_bad == 0:
+        below += c["mean"] < low - band
+        above += c["mean"] > high + band
+    if above == below == 0:
         verdict = "reproduced"
-    elif outside_bad == 0 and claim.improvable:
-        verdict = "better"
+    elif above and below:
+        verdict = OUTSIDE
     else:
-        verdict = "not reproduced"
+        verdict = _side(claim, 1.0 if above else -1.0)
     means = [c["mean"] for c in cells]
-    lo_, hi_ = min(means), max(means)
     detail = (
-        f"our cell means span {lo_:.3f}-{hi_:.3f} over {len(cells)} cells; "
-        f"{outside_good + outside_bad} outside [{low:g}, {high:g}] +- (tolerance + 2 SE)"
+        f"our cell means span {min(means):.3f}-{max(means):.3f} over {len(cells)} cells; "
+        f"{above} above, {below} below [{low:g}, {high:g}] +- (tolerance + 2 SE)"
     )
     pooled_se = math.sqrt(sum(c["se"] ** 2 for c in cells)) / len(cells)
     return Verdict(
@@ -343,15 +472,12 @@ def _trend(claim: Claim, cells: list[dict]) -> Verdict:
 def _bound(claim: Claim, cells: list[dict]) -> Verdict:
     at_least = claim.kind == "at_least"
     worst = min(c["min"] for c in cells) if at_least else max(c["max"] for c in cells)
-    failed = sum(c["failed"] for c in cells)
-    ok = (worst >= claim.threshold if at_least else worst <= claim.threshold) and not failed
+    ok = worst >= claim.threshold if at_least else worst <= claim.threshold
     op = ">=" if at_least else "<="
     detail = (
-        f"{'min' if at_least else 'max'} over {sum(c['n'] for c in cells)} seeds in "
+        f"{'min' if at_least else 'max'} over {sum(c['n'] for c in cells)} values in "
         f"{len(cells)} cells = {worst:.6g} (claim: every value {op} {claim.threshold:g})"
     )
-    if failed:
-        detail += f"; {failed} failed fit(s)"
     means = [c["mean"] for c in cells]
     return Verdict(
         claim.id,
@@ -385,11 +511,83 @@ def verdict_counts(verdicts: Sequence[Verdict]) -> dict:
 
 
 # --------------------------------------------------------------------------------------------
+# Template fields
+# --------------------------------------------------------------------------------------------
+
+
+def _num(x: float, digits: int) -> str:
+    return f"{x:.{digits}f}"
+
+
+def field_value(f: Field, table) -> str | None:
+    """The field's text from the tables, None when no (finite) value matches."""
+    rows = select_rows(table, f.experiment, f.estimator, f.metric, f.select)
+    if rows.empty:
+        return None
+    v = rows["value"].to_numpy(dtype=float)
+    ok = v[np.isfinite(v)]
+    if f.stat == "failed":
+        return str(_failed_count(rows))
+    if f.stat == "n":
+        return str(int(ok.size))
+    if not ok.size:
+        return None
+    dg = f.digits
+    if f.stat == "mean":
+        return _num(ok.mean(), dg)
+    if f.stat == "mean_se":
+        se = ok.std(ddof=1) / math.sqrt(ok.size) if ok.size > 1 else 0.0
+        return f"{_num(ok.mean(), dg)} ± {_num(se, dg)} (n = {ok.size})"
+    if f.stat == "min":
+        return _num(ok.min(), dg)
+    if f.stat == "max":
+        return _num(ok.max(), dg)
+    if f.stat == "span":
+        return f"{_num(ok.min(), dg)}–{_num(ok.max(), dg)}"
+    if f.by not in rows.columns:
+        return None
+    groups = [(k, g["value"].to_numpy(dtype=float)) for k, g in rows.groupby(f.by, sort=True)]
+    groups = [(k, x[np.isfinite(x)]) for k, x in groups]
+    means = " / ".join(_num(x.mean(), dg) if x.size else "failed" for _, x in groups)
+    keys = " / ".join(_key_text(k) for k, _ in groups)
+    return f"{means} ({f.by} {keys})"
+
+
+def _key_text(k) -> str:
+    k = _plain(k)
+    return f"{k:g}" if isinstance(k, float) else str(k)
+
+
+def field_values(fields: Mapping[str, Field], table) -> dict[str, str | None]:
+    return {name: field_value(f, table) for name, f in fields.items()}
+
+
+def render_text(text: str, values: Mapping[str, str | None]) -> str:
+    """``text`` with every ``{field}`` replaced by its value (``[no data: field]`` if none)."""
+    return FIELD_RE.sub(lambda m: values.get(m.group(1)) or f"[no data: {m.group(1)}]", text)
+
+
+def rendered(c: Claim, values: Mapping) -> dict:
+    """The claim's statement, note and cause with the fields filled in (one line each)."""
+    return {
+        key: render_text(" ".join(str(getattr(c, key) or "").split()), values)
+        for key in ("statement", "note", "cause")
+    }
+
+
+# --------------------------------------------------------------------------------------------
 # Outputs
 # --------------------------------------------------------------------------------------------
 
 
-def to_json(header: Mapping, claims: Sequence[Claim], verdicts: Sequence[Verdict]) -> dict:
+def to_json(
+    header: Mapping,
+    claims: Sequence[Claim],
+    verdicts: Sequence[Verdict],
+    values: Mapping | None = None,
+    provenance: Mapping | None = None,
+) -> dict:
+    values = values or {}
     by_id = {v.claim: v for v in verdicts}
     entries = []
     for c in claims:
@@ -397,14 +595,23 @@ def to_json(header: Mapping, claims: Sequence[Claim], verdicts: Sequence[Verdict
         entries.append(
             {
                 **asdict(c),
-                "ours": {"mean": v.mean, "se": v.se, "n": v.n, "cells": v.cells},
+                "rendered": rendered(c, values),
+                "ours": {
+                    "mean": v.mean,
+                    "se": v.se,
+                    "n": v.n,
+                    "failed": v.failed,
+                    "cells": v.cells,
+                },
                 "verdict": v.verdict,
                 "detail": v.detail,
             }
         )
     return {
         "tolerance_rule": header.get("tolerance_rule", ""),
+        "provenance": dict(provenance or {}),
         "summary": verdict_counts(verdicts),
+        "fields": dict(values),
         "claims": entries,
     }
 
@@ -449,20 +656,31 @@ def _selector_text(c: Claim) -> str:
     return f"{c.estimator}; {sel}" + (f"; over {c.over}" if c.over else "")
 
 
+def provenance_text(provenance: Mapping) -> str:
+    if not provenance:
+        return ""
+    parts = [f"{k} `{provenance[k]}`" for k in ("commit", "config_hash") if provenance.get(k)]
+    return "Computed at " + ", ".join(parts) + "." if parts else ""
+
+
 def render_report(
     header: Mapping,
     claims: Sequence[Claim],
     verdicts: Sequence[Verdict],
     sources: Sequence[str] = (),
+    values: Mapping | None = None,
+    provenance: Mapping | None = None,
 ) -> str:
     """The reviewer's markdown report: summary, then one table per figure, notes below."""
+    values = values or {}
     by_id = {v.claim: v for v in verdicts}
     lines = [
         "# Claims report",
         "",
         "Generated by `snakemake claims` from `paper/claims.yaml` and the metrics tables"
         + (f" ({', '.join(sources)})" if sources else "")
-        + ". Do not edit.",
+        + ". Do not edit. "
+        + provenance_text(provenance or {}),
         "",
     ]
     rule = str(header.get("tolerance_rule", "")).strip()
@@ -471,7 +689,8 @@ def render_report(
     counts = verdict_counts(verdicts)
     lines += ["## Summary", "", "| verdict | claims |", "|---|---|"]
     lines += [f"| {k} | {n} |" for k, n in counts.items()]
-    lines.append("")
+    failed = sum(v.failed for v in verdicts)
+    lines += ["", f"Failed fits across all claims: {failed}.", ""]
     figures: dict[str, list[Claim]] = {}
     for c in claims:
         figures.setdefault(c.figure, []).append(c)
@@ -479,19 +698,20 @@ def render_report(
         lines += [
             f"## {fig}",
             "",
-            "| claim | source | selector | metric | paper | ours (mean +- SE) | verdict |",
-            "|---|---|---|---|---|---|---|",
+            "| claim | source | selector | metric | paper | ours (mean +- SE) | failed | verdict |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         notes = []
         for c in group:
             v = by_id[c.id]
+            text = rendered(c, values)
             mark = ""
-            if c.note:
-                notes.append((c.id, c.note))
+            if text["note"]:
+                notes.append((c.id, text["note"]))
                 mark = f" [{len(notes)}]"
             lines.append(
                 f"| `{c.id}`{mark} | {c.source} | {_selector_text(c)} | {c.metric} | "
-                f"{_paper_text(c)} | {_ours_text(c, v)} | **{v.verdict}** |"
+                f"{_paper_text(c)} | {_ours_text(c, v)} | {v.failed} | **{v.verdict}** |"
             )
         lines.append("")
         details = [f"- `{c.id}`: {by_id[c.id].detail}" for c in group]
@@ -505,11 +725,24 @@ def render_report(
         ]
         if notes:
             lines += ["Notes:", ""]
-            lines += [
-                f"{i}. `{cid}`: {' '.join(str(note).split())}"
-                for i, (cid, note) in enumerate(notes, 1)
-            ]
+            lines += [f"{i}. `{cid}`: {note}" for i, (cid, note) in enumerate(notes, 1)]
             lines.append("")
+    return "\n".join(lines)
+
+
+def one_claim_text(c: Claim, v: Verdict, values: Mapping) -> str:
+    """What ``--only ID`` prints: the claim, our numbers, the verdict and why."""
+    text = rendered(c, values)
+    lines = [
+        f"{c.id} ({c.figure}, {c.source}): {text['statement'] or _selector_text(c)}",
+        f"  experiment {c.experiment}, {_selector_text(c)}, metric {c.metric}",
+        f"  paper: {_paper_text(c)}   ours: {_ours_text(c, v)}   failed fits: {v.failed}",
+        f"  verdict: {v.verdict} ({v.detail})",
+    ]
+    if text["cause"]:
+        lines.append(f"  cause: {text['cause']}")
+    if text["note"]:
+        lines.append(f"  note: {text['note']}")
     return "\n".join(lines)
 
 
@@ -518,26 +751,56 @@ def render_report(
 # --------------------------------------------------------------------------------------------
 
 
+def evaluate_files(claims_path, tables: Sequence[str]):
+    """(header, claims, verdicts, field values, table) from a claims file and metrics tables."""
+    from mncrl.experiments.tables import concat
+
+    header, claims = load_claims(claims_path)
+    table = concat(tables)
+    verdicts = evaluate_all(claims, table)
+    values = field_values(header["fields"], table)
+    return header, claims, verdicts, values, table
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m mncrl.claims", description="Check paper/claims.yaml against metrics tables."
     )
     parser.add_argument("tables", nargs="+", help="metrics tables (results/<exp>/metrics.csv)")
     parser.add_argument("--claims", default="paper/claims.yaml", help="the claims file")
-    parser.add_argument("--json", required=True, help="output: results/claims.json")
-    parser.add_argument("--report", required=True, help="output: the markdown report")
+    parser.add_argument("--json", help="output: results/claims.json")
+    parser.add_argument("--report", help="output: the markdown report")
+    parser.add_argument(
+        "--only", metavar="ID", help="print one claim's verdict and explanation, write nothing"
+    )
+    parser.add_argument(
+        "--config-hash", default="", help="hash of the config the tables come from (stamped)"
+    )
+    parser.add_argument(
+        "--commit", default=None, help="commit stamped in the outputs (default: git HEAD)"
+    )
     args = parser.parse_args(argv)
     try:
-        from mncrl.experiments.tables import concat, write_json
-
-        header, claims = load_claims(args.claims)
-        table = concat(args.tables)
-        verdicts = evaluate_all(claims, table)
-        write_json(to_json(header, claims, verdicts), args.json)
-        text = render_report(header, claims, verdicts, sources=args.tables)
+        if args.only is None and not (args.json and args.report):
+            raise MncrlError("give --json and --report (or --only ID)")
+        header, claims, verdicts, values, _ = evaluate_files(args.claims, args.tables)
+        if args.only is not None:
+            by_id = {c.id: (c, v) for c, v in zip(claims, verdicts, strict=True)}
+            if args.only not in by_id:
+                raise MncrlError(f"no claim '{args.only}' in {args.claims}")
+            print(one_claim_text(*by_id[args.only], values))
+            return 0
         from mncrl.data import atomic_write
+        from mncrl.experiments.tables import write_json
+        from mncrl.provenance import git_commit
 
-        atomic_write(args.report, lambda tmp: Path(tmp).write_text(text))
+        provenance = {
+            "commit": args.commit if args.commit is not None else git_commit(),
+            "config_hash": args.config_hash,
+        }
+        write_json(to_json(header, claims, verdicts, values, provenance), args.json)
+        text = render_report(header, claims, verdicts, args.tables, values, provenance)
+        atomic_write(args.report, lambda tmp: Path(tmp).write_text(text + "\n"))
     except MncrlError as exc:
         print(f"mncrl.claims: error: {exc}", file=sys.stderr)
         return 2

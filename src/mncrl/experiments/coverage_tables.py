@@ -19,6 +19,8 @@ from mncrl.interventions import a4_probability
 
 #: Monte Carlo draws per (d, K, k) of the Assumption-4 probability in the phase table.
 A4_DRAWS = 4000
+#: The status of a fit the estimator refused (said "not identifiable").
+REFUSED = "NotIdentifiableError"
 
 
 def problems_wide(metrics):
@@ -94,17 +96,23 @@ def claim_rows(metrics, recovered: float, strict: float, experiment: str):
     - ``rate_recovered_not_a4``: among problems violating it, the fraction with
       amari <= ``recovered``;
     - ``rate_reported_not_identifiable``: among problems violating it, the fraction where
-      the estimator raised NotIdentifiableError;
+      the estimator raised NotIdentifiableError (refused); ``rate_refused_a4``: the same among
+      problems that satisfy it (a refusal of an identifiable design);
     - ``rate_unidentifiable_latents_recovered``: pooled over problems violating Assumption 4,
       recovered unidentifiable latents / unidentifiable latents;
     - ``rate_identifiable_latents_recovered_not_a4``: the same for the identifiable latents.
 
     A rate with no problem to count is left out (not NaN). ``seed`` is empty; ``n_problems``
-    says how many problems the rate counts.
+    says how many problems the rate counts, ``n_refused`` how many of them the estimator
+    refused and ``n_failed`` how many failed otherwise (e.g. ConvergenceError): a refusal is
+    its own outcome, and a failed fit counts against a claim (mncrl.claims).
     """
     wide = problems_wide(metrics)
     wide["rec"] = _recovered(wide, recovered)
     wide["rec_strict"] = _recovered(wide, strict)
+    status = wide["status"].astype(str) if "status" in wide.columns else pd.Series("ok", wide.index)
+    wide["refused"] = status == REFUSED
+    wide["failed"] = ~status.isin(["ok", REFUSED])
     for col in (
         "not_identifiable",
         "unidentifiable_latents_recovered",
@@ -118,33 +126,34 @@ def claim_rows(metrics, recovered: float, strict: float, experiment: str):
         for (d, est), g in sub.groupby(["d", "estimator"], sort=True):
             a4 = g["a4_satisfied"].to_numpy(bool)
             bad = g[~a4]
+            good = g[a4]
             rates = {}
             if a4.any():
-                rates["rate_recovered_a4"] = (g["rec"][a4].mean(), int(a4.sum()))
-                rates["rate_recovered_a4_strict"] = (g["rec_strict"][a4].mean(), int(a4.sum()))
+                rates["rate_recovered_a4"] = (good["rec"].mean(), good)
+                rates["rate_recovered_a4_strict"] = (good["rec_strict"].mean(), good)
+                rates["rate_refused_a4"] = (good["refused"].mean(), good)
             if len(bad):
-                rates["rate_recovered_not_a4"] = (bad["rec"].mean(), len(bad))
-                rates["rate_reported_not_identifiable"] = (
-                    np.nan_to_num(bad["not_identifiable"].to_numpy(float)).mean(),
-                    len(bad),
-                )
+                rates["rate_recovered_not_a4"] = (bad["rec"].mean(), bad)
+                rates["rate_reported_not_identifiable"] = (bad["refused"].mean(), bad)
                 n_un = bad["n_unidentifiable"].to_numpy(float)
                 if n_un.sum() > 0:
                     got = np.nan_to_num(bad["unidentifiable_latents_recovered"].to_numpy(float))
                     rates["rate_unidentifiable_latents_recovered"] = (
                         float((got * n_un).sum() / n_un.sum()),
-                        len(bad),
+                        bad,
                     )
                 n_id = d - n_un
                 if n_id.sum() > 0:
                     got = np.nan_to_num(bad["identifiable_latents_recovered"].to_numpy(float))
                     rates["rate_identifiable_latents_recovered_not_a4"] = (
                         float((got * n_id).sum() / n_id.sum()),
-                        len(bad),
+                        bad,
                     )
-            for metric, (value, n) in rates.items():
+            for metric, (value, counted) in rates.items():
                 thr = strict if metric.endswith("_strict") else recovered
-                thr = None if metric == "rate_reported_not_identifiable" else thr
+                thr = (
+                    None if metric in ("rate_reported_not_identifiable", "rate_refused_a4") else thr
+                )
                 rows.append(
                     {
                         "experiment": experiment,
@@ -155,7 +164,9 @@ def claim_rows(metrics, recovered: float, strict: float, experiment: str):
                         "estimator": est,
                         "metric": metric,
                         "value": float(value),
-                        "n_problems": n,
+                        "n_problems": len(counted),
+                        "n_refused": int(counted["refused"].sum()),
+                        "n_failed": int(counted["failed"].sum()),
                         "threshold": thr,
                         "status": "ok",
                     }
