@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CORES ?= all
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup reproduce claims test lint format test-slurm clean
+.PHONY: setup reproduce claims archive verify test lint format test-slurm clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,19 @@ reproduce: $(STAMP)
 
 claims: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) claims
+
+# The full run, archived in paper/results/ (+ the README's generated claims summary).
+archive: $(STAMP)
+	@start=$$(date +%s); started=$$(date -u +%FT%TZ); \
+	$(BIN)/snakemake --cores $(CORES) && \
+	$(BIN)/python -m mncrl.archive write --wall-seconds $$(( $$(date +%s) - start )) \
+		--started $$started --finished $$(date -u +%FT%TZ) --cores $$( [ "$(CORES)" = all ] && nproc || echo $(CORES) ) && \
+	$(BIN)/python -m mncrl.archive readme
+
+# Rerun everything into results/verify/ and compare with the archive, number by number.
+verify: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) --configfile config/verify.yaml
+	$(BIN)/python -m mncrl.archive compare --config config/config.yaml --config config/verify.yaml
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks figures

@@ -151,9 +151,9 @@ FIXTURE = ROOT / "tests/fixtures/smoke"
 
 def test_smoke_matches_fixture(smoke_run):
     """Every number of the smoke run equals the fixture written before the engine refactor
-    (tests/fixtures/smoke/README.md): metrics tables, phase table and claims. Rows of
-    ``mcc_spearman`` (no longer recorded by default) and the claims' prose notes (edited) are
-    the only parts not compared."""
+    (tests/fixtures/smoke/README.md): metrics tables, phase table, and the claims' verdicts,
+    numbers and rendered note fields. Rows of ``mcc_spearman`` (no longer recorded by
+    default), the claims' prose and their provenance stamp (the commit) are not compared."""
     wf, _, _ = smoke_run
     for name, table in metrics_tables(wf).items():
         old = pd.read_csv(FIXTURE / f"{name}.csv")
@@ -169,10 +169,39 @@ def test_smoke_matches_fixture(smoke_run):
     old_claims = json.loads((FIXTURE / "claims.json").read_text())
     assert new_claims["summary"] == old_claims["summary"]
     assert len(new_claims["claims"]) == len(old_claims["claims"])
+    assert new_claims["fields"] == old_claims["fields"]
+    numbers = ("id", "verdict", "ours", "detail")
     for new, old in zip(new_claims["claims"], old_claims["claims"], strict=True):
-        assert {k: v for k, v in new.items() if k != "note"} == {
-            k: v for k, v in old.items() if k != "note"
-        }, new["id"]
+        assert {k: new[k] for k in numbers} == {k: old[k] for k in numbers}, new["id"]
+
+
+def test_archive_of_a_run_verifies_and_catches_a_changed_number(smoke_run, tmp_path):
+    """`make archive` / `make verify` on the smoke run: the archive reproduces its own claims,
+    a rerun's tables compare identical, and one changed digit is reported."""
+    from mncrl import archive as arch
+
+    wf, _, _ = smoke_run
+    config = config_mod.load(wf / "config/config.yaml", wf / "config/smoke.yaml")
+    config["results_dir"] = str(wf / OUT)
+    claims = wf / "paper/claims.yaml"
+    archive = tmp_path / "archive"
+    manifest = arch.write(config, archive, claims, {"wall_seconds": 90.0, "cores": 2})
+    assert {"claims.json", "claims-inputs.csv", "manifest.json", "summary/fig2a.csv"} <= set(
+        manifest["files"]
+    )
+    assert arch.compare(config, archive, claims) == []
+    archived = json.loads((archive / "claims.json").read_text())
+    run = json.loads((wf / OUT / "claims.json").read_text())
+    assert archived["summary"] == run["summary"] and archived["fields"] == run["fields"]
+    assert "90.0" not in arch.readme_block(archive) and "2 min" in arch.readme_block(archive)
+    summary = pd.read_csv(archive / "summary/fig2a.csv")
+    summary.loc[3, "mean"] += 1e-9
+    summary.to_csv(archive / "summary/fig2a.csv", index=False)
+    diffs = arch.compare(config, archive, claims)
+    assert len(diffs) == 1 and "summary/fig2a.csv" in diffs[0] and "'mean'" in diffs[0]
+    assert arch.compare(config, archive, claims, rtol=1e-6) == []
+    other = {**config, "max_batch_mb": config["max_batch_mb"] + 1}
+    assert "config hash" in arch.compare(other, archive, claims)[0]
 
 
 def test_rerun_has_nothing_to_do(smoke_run):
