@@ -92,6 +92,48 @@ def test_icrl_is_invariant_to_environment_order_and_scale():
     np.testing.assert_allclose(5.0 * scaled, base, rtol=1e-8)
 
 
+def test_icrl_cutoff_option_and_reference_preset():
+    """``cutoff="eps"`` (preset ``reference``) is eps * s_max with the data's own eps: for
+    float64 data scipy.linalg.lstsq's default, the one scikit-learn's LinearRegression used in
+    the reference code; the default ``"numpy"`` drops singular values below
+    eps64 * max(n, m) * s_max. A third singular value of 1e-13 s_max lies between the two:
+    ``"numpy"`` gives the rank-2 minimum-norm solution, ``"eps"`` fits it."""
+    import scipy.linalg
+
+    from mncrl import estimators
+
+    rng = np.random.default_rng(3)
+    U, _ = np.linalg.qr(rng.standard_normal((2000, 3)))
+    V, _ = np.linalg.qr(rng.standard_normal((5, 3)))
+    s = np.array([1.0, 0.5, 1e-13])
+    X = (U * s) @ V.T
+    y = np.full(2000, 10.0)
+    exact = V[:, :2] @ ((U[:, :2].T @ y) / s[:2])
+    np.testing.assert_allclose(icrl.coefficients([X])[0], exact, rtol=1e-6)
+    eps = icrl.coefficients([X], cutoff="eps")[0]
+    np.testing.assert_allclose(eps, scipy.linalg.lstsq(X, y)[0], rtol=1e-6)
+    assert np.linalg.norm(eps - exact) > 1e3 * np.linalg.norm(exact)
+    # float32 data of rank 2 (a leave-one-out environment): the rounding noise (~1e-8 s_max) is
+    # above numpy's cutoff, which fits it; "eps" uses float32's eps and gives the exact solution
+    L = rng.random((4, 4)) + 2 * np.eye(4)
+    Z = np.ones((3000, 4))
+    Z[:, 1] = 1.5 + 0.1 * rng.standard_normal(3000)
+    X64 = Z @ L
+    U, s, Vt = np.linalg.svd(X64, full_matrices=False)
+    exact = Vt[:2].T @ ((U[:, :2].T @ np.full(3000, 10.0)) / s[:2])
+    X32 = X64.astype(np.float32)
+    np.testing.assert_allclose(icrl.coefficients([X32], cutoff="eps")[0], exact, rtol=1e-5)
+    assert np.linalg.norm(icrl.coefficients([X32])[0] - exact) > 0.1 * np.linalg.norm(exact)
+
+    r = estimators.resolve("icrl", "reference")
+    assert r.hparams == {"target": 10.0, "cutoff": "eps"}
+    assert estimators.resolve("icrl").hparams == {"target": 10.0, "cutoff": "numpy"}
+    f = icrl.fit([X, X + 1.0], seed=0, latent_dim=2, **r.hparams)
+    assert f.info["cutoff"] == "eps" and "cutoff" not in icrl.fit([X, X + 1.0]).info
+    with pytest.raises(MncrlError, match="cutoff"):
+        icrl.fit([X, X + 1.0], cutoff="gelsd")
+
+
 def test_baselines_reach_the_papers_level(paper_splits):
     """Paper (Fig. 2a, d = 6): ICRL 0.59 and ICA 0.59; rerun, the reference code gives ICRL 0.54
     and ICA 0.62 (docs/paper.md#reruns-of-the-released-code). ICA is scored on observational

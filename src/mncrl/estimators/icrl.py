@@ -9,14 +9,16 @@ vectors are the rows of Gamma (K x m) and the unmixing is W = Gamma^T, Zhat = X 
 ``cutoff`` is the singular-value cutoff that decides the numerical rank of X_k (the least
 squares are solved in float64 either way):
 
-- ``"numpy"`` (default): ``numpy.linalg.lstsq``'s default, eps * max(n_k, m) * s_max;
-- ``"eps"``: eps * s_max, the default of ``scipy.linalg.lstsq``, which scikit-learn's
-  ``LinearRegression`` called without a cutoff before version 1.6, so the reference code's
-  (preset ``reference``). Under a leave-one-out do-design X_k has rank 2 in exact arithmetic;
-  its other singular values are rounding noise, ~1e-16 s_max for float64 data, between the
-  two cutoffs: ``"eps"`` fits that noise (as the reference did) and ``"numpy"`` drops it. For
-  float32 data (this project's default) the rounding noise is ~1e-8 s_max, above both
-  cutoffs, and the two give the same Gamma.
+- ``"numpy"`` (default): ``numpy.linalg.lstsq``'s default, eps64 * max(n_k, m) * s_max;
+- ``"eps"``: eps * s_max with eps the machine epsilon of X_k's own dtype (float64 when it is
+  not a float array). For float64 data this is ``scipy.linalg.lstsq``'s default, which
+  scikit-learn's ``LinearRegression`` called without a cutoff before version 1.6, so the
+  reference code's (preset ``reference``). Under a leave-one-out do-design X_k has rank 2 in
+  exact arithmetic (s_2 / s_max >= ~3e-3 in the paper's setting); its other singular values
+  are rounding noise, ~1e-8 s_max for float32 data and ~1e-16 s_max for float64 data. The
+  default keeps (fits) float32 noise; ``"eps"`` drops it for float32 data and, like the
+  reference, keeps part of it for float64 data. The fitted noise moves ICRL's pooled MCC up
+  at d >= 10 (docs/paper.md#paper-vs-released-code).
 
 W must have d columns. When K != d:
 
@@ -45,11 +47,15 @@ def coefficients(envs, target: float = 10.0, cutoff: str = "numpy") -> np.ndarra
 
     if cutoff not in CUTOFFS:
         raise MncrlError(f"{NAME}: cutoff must be one of {', '.join(CUTOFFS)}; got {cutoff!r}")
-    rcond = None if cutoff == "numpy" else np.finfo(np.float64).eps
     rows = []
     with single_threaded_blas():
         for X in envs:
-            X = np.asarray(X, dtype=np.float64)
+            X = np.asarray(X)
+            rcond = None
+            if cutoff == "eps":
+                floating = np.issubdtype(X.dtype, np.floating)
+                rcond = float(np.finfo(X.dtype if floating else np.float64).eps)
+            X = X.astype(np.float64, copy=False)
             gamma, *_ = np.linalg.lstsq(X, np.full(X.shape[0], float(target)), rcond=rcond)
             rows.append(gamma)
     return np.stack(rows)
