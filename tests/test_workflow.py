@@ -125,7 +125,14 @@ def test_smoke_run_produces_every_output(smoke_run):
     assert set(tables["fig4"]["mixing_seed"]) == {1, 2}
     assert set(tables["table1"]["mechanism"]) == {"scm1", "scm2"}
     assert set(tables["fig2c"]["estimator"]) == {"sv-paper", "sv-best", "subspace"}
-    assert set(tables["fig2a"]["estimator"]) == {"sv-paper", "icrl", "ica", "sv-best", "subspace"}
+    assert set(tables["fig2a"]["estimator"]) == {
+        "sv-paper",
+        "icrl",
+        "icrl-reference",
+        "ica",
+        "sv-best",
+        "subspace",
+    }
     sub = tables["fig2a"][
         (tables["fig2a"]["estimator"] == "subspace") & (tables["fig2a"]["metric"] == "mcc")
     ]
