@@ -341,6 +341,21 @@ def test_subsample_per_d():
     assert flat == cov.Subsample(designs=2, seeds=None, by_d=())
 
 
+def test_subsample_d_restricts_an_estimator_to_some_d_structured_designs_included():
+    s = settings_of({"subsample": {"a": {"designs": 5, "d": [6]}}})
+    sub = subsample_for(s, "a")
+    assert sub.only_d == (6,)
+    assert sub == cov.Subsample.from_dict(json.loads(json.dumps(sub.to_dict())))
+
+    def runs(d, draw, family="random"):
+        return sub.runs(cov.Design(d=d, family=family, K=d, k=1, draw=draw), 0)
+
+    assert runs(6, 4) and not runs(6, 5) and runs(6, 0, family="atomic")
+    assert not runs(10, 0) and not runs(10, 0, family="atomic")
+    with pytest.raises(MncrlError, match=r"subsample\.a\.d"):
+        coverage_config({"subsample": {"a": {"d": [1]}}})
+
+
 def test_config_hooks():
     cells = ex.cells(CONFIG, "coverage")
     assert ex.kind_of(CONFIG["experiments"]["coverage"]) == "coverage"

@@ -121,6 +121,20 @@ def test_apply_point_sets_design_parameters():
     assert base["design_params"] == {"K": 4}  # the base is not modified
 
 
+def test_label_keys_label_cells_without_changing_the_scenario():
+    base = {"d": 6, "p": 0.75}
+    point = {"label.p": 0.2, "d": 8}
+    assert core.apply_point(base, point) == {"d": 8, "p": 0.75}
+    assert core.label_columns(point) == {"label_p": 0.2}
+    assert core.cell_id(point) == "label.p-0.2_d-8"
+    released = ex.cells(CONFIG, "fig2b-as-released")
+    assert [c.scenario["p"] for c in released] == [0.75] * 6
+    assert [c.point["label.p"] for c in released] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    # independent draws per label, as the released script's separate runs
+    seeds = {core.stable_seed("fig2b-as-released", c.id, 0) for c in released}
+    assert len(seeds) == 6
+
+
 def test_paper_config_cells():
     paper = ["fig2a", "fig2b", "fig2c", "table1", "fig4"]
     points = {
