@@ -15,12 +15,12 @@ rule claims:
         f"{RESULTS}/benchmarks/claims.tsv"
     conda:
         "../envs/mncrl.yaml"
-    params:
-        config_hash=CONFIG_HASH,
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        config_hash=CONFIG_HASH,
     shell:
         "python -m mncrl.claims {input.tables} --claims {input.claims} "
         "--json {output.json} --report {output.report} --config-hash {params.config_hash} "
