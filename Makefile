@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= all
+EXPERIMENTS ?=
 STAMP := $(VENV)/.installed-stamp
 
 .PHONY: setup reproduce claims archive verify test lint format test-slurm clean
@@ -31,10 +32,13 @@ archive: $(STAMP)
 		--started $$started --finished $$(date -u +%FT%TZ) --cores $$( [ "$(CORES)" = all ] && nproc || echo $(CORES) ) && \
 	$(BIN)/python -m mncrl.archive readme
 
-# Rerun everything into results/verify/ and compare with the archive, number by number.
+# Rerun everything into results/verify/ and compare with the archive, number by number
+# (EXPERIMENTS="fig2a table1": only those experiments' tables, claims inputs and claims).
+VERIFY := --config config/config.yaml --config config/verify.yaml
 verify: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) --configfile config/verify.yaml
-	$(BIN)/python -m mncrl.archive compare --config config/config.yaml --config config/verify.yaml
+	$(BIN)/snakemake --cores $(CORES) --configfile config/verify.yaml \
+		$(if $(EXPERIMENTS),$$($(BIN)/python -m mncrl.archive targets $(VERIFY) --experiments $(EXPERIMENTS)))
+	$(BIN)/python -m mncrl.archive compare $(VERIFY) $(if $(EXPERIMENTS),--experiments $(EXPERIMENTS))
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks figures

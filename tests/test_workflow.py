@@ -207,6 +207,7 @@ def test_archive_of_a_run_verifies_and_catches_a_changed_number(smoke_run, tmp_p
     diffs = arch.compare(config, archive, claims)
     assert len(diffs) == 1 and "summary/fig2a.csv" in diffs[0] and "'mean'" in diffs[0]
     assert arch.compare(config, archive, claims, rtol=1e-6) == []
+    assert arch.compare(config, archive, claims, experiments=["fig2b", "coverage"]) == []
     other = {**config, "max_batch_mb": config["max_batch_mb"] + 1}
     assert "config hash" in arch.compare(other, archive, claims)[0]
 

@@ -45,15 +45,26 @@ EXTRA_TABLES = (("coverage", "phase.csv"),)
 # --------------------------------------------------------------------------------------------
 
 
-def metrics_paths(config: Mapping) -> list[Path]:
+def _names(config: Mapping, experiments: Sequence[str] | None) -> list[str]:
+    """The experiments to archive or compare (all configured ones by default)."""
+    names = list(config["experiments"])
+    if experiments is None:
+        return names
+    unknown = [e for e in experiments if e not in names]
+    if unknown:
+        raise MncrlError(f"unknown experiment '{unknown[0]}'; configured: {', '.join(names)}")
+    return [e for e in names if e in experiments]
+
+
+def metrics_paths(config: Mapping, experiments: Sequence[str] | None = None) -> list[Path]:
     root = Path(config["results_dir"])
-    return [root / name / "metrics.csv" for name in config["experiments"]]
+    return [root / name / "metrics.csv" for name in _names(config, experiments)]
 
 
-def read_metrics(config: Mapping):
+def read_metrics(config: Mapping, experiments: Sequence[str] | None = None):
     from mncrl.experiments.tables import concat
 
-    paths = metrics_paths(config)
+    paths = metrics_paths(config, experiments)
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise MncrlError(f"missing metrics tables (run the workflow first): {', '.join(missing)}")
@@ -81,12 +92,13 @@ def _without_timing(frame):
     return frame.drop(columns=[c for c in TIMING if c in frame.columns])
 
 
-def summary_files(config: Mapping) -> dict[str, Path]:
+def summary_files(config: Mapping, experiments: Sequence[str] | None = None) -> dict[str, Path]:
     """Archive name -> source file of every table archived under ``summary/``."""
     root = Path(config["results_dir"])
-    out = {f"{name}.csv": root / name / "summary.csv" for name in config["experiments"]}
+    names = _names(config, experiments)
+    out = {f"{name}.csv": root / name / "summary.csv" for name in names}
     for name, file in EXTRA_TABLES:
-        if name in config["experiments"]:
+        if name in names:
             out[f"{name}-{file}"] = root / name / file
     return out
 
@@ -197,8 +209,15 @@ def _text(x) -> str:
     return repr(x.item() if isinstance(x, np.generic) else x)
 
 
-def compare(config: Mapping, archive: Path, claims_path: str | Path, rtol: float = 0.0):
-    """Every difference between the results of ``config`` and the archive (empty: identical)."""
+def compare(
+    config: Mapping,
+    archive: Path,
+    claims_path: str | Path,
+    rtol: float = 0.0,
+    experiments: Sequence[str] | None = None,
+):
+    """Every difference between the results of ``config`` and the archive (empty: identical);
+    ``experiments``: compare only these (their claims inputs, summaries and claims)."""
     from mncrl import provenance as pv
 
     manifest = json.loads((archive / "manifest.json").read_text())
@@ -208,17 +227,26 @@ def compare(config: Mapping, archive: Path, claims_path: str | Path, rtol: float
             f"config hash {ours_hash} differs from the archive's {manifest['config_hash']}: "
             "the config changed since the archive was written (make archive)"
         ]
+    names = _names(config, experiments)
     diffs = []
-    table = read_metrics(config)
+    table = read_metrics(config, names)
     header, claims = cl.load_claims(claims_path)
-    fresh = claims_inputs(table, header, claims)
+    fresh = _reread(claims_inputs(table, header, claims))
     archived = pd.read_csv(archive / "claims-inputs.csv", low_memory=False)
-    diffs += compare_frames("claims-inputs.csv", _reread(fresh), archived, rtol)
-    for name, src in summary_files(config).items():
+    archived = archived[archived["experiment"].isin(names)].reset_index(drop=True)
+    # a subset of the experiments lacks the columns only the others select on
+    common = [c for c in archived.columns if c in fresh.columns]
+    extra = [c for c in archived.columns if c not in common and archived[c].notna().any()]
+    extra += [c for c in fresh.columns if c not in archived.columns]
+    if extra:
+        diffs.append(f"claims-inputs.csv: columns {extra} in only one of rerun and archive")
+    diffs += compare_frames("claims-inputs.csv", fresh[common], archived[common], rtol)
+    for name, src in summary_files(config, names).items():
         ours = pd.read_csv(src, low_memory=False)
         diffs += compare_frames(
             f"summary/{name}", ours, pd.read_csv(archive / "summary" / name, low_memory=False), rtol
         )
+    claims = [c for c in claims if c.experiment in names]
     fresh_verdicts = cl.evaluate_all(claims, table)
     stored = {c["id"]: c for c in json.loads((archive / "claims.json").read_text())["claims"]}
     for v in fresh_verdicts:
@@ -347,6 +375,9 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--cores", type=int, default=None, help="cores the run used")
     c = sub.add_parser("compare", parents=[common], help="compare a rerun with the archive")
     c.add_argument("--rtol", type=float, default=0.0, help="relative tolerance (0: identical)")
+    c.add_argument("--experiments", nargs="*", default=None, help="compare only these experiments")
+    t = sub.add_parser("targets", parents=[common], help="the files compare needs (Makefile)")
+    t.add_argument("--experiments", nargs="*", default=None, help="only these experiments")
     sub.add_parser("claims", parents=[common], help="re-evaluate the archived claims")
     r = sub.add_parser("readme", parents=[common], help="regenerate the README block")
     r.add_argument("--readme", default="README.md")
@@ -368,13 +399,24 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "compare":
             if not (archive / "manifest.json").exists():
                 raise MncrlError(f"no archive in {archive} (manifest.json missing)")
-            diffs = compare(_config(args.config, args.results), archive, args.claims, args.rtol)
+            diffs = compare(
+                _config(args.config, args.results),
+                archive,
+                args.claims,
+                args.rtol,
+                args.experiments or None,
+            )
             for d in diffs:
                 print(d)
             if diffs:
                 print(f"{len(diffs)} difference(s) from the archive", file=sys.stderr)
                 return 1
             print(f"identical to the archive in {archive} (rtol {args.rtol:g})")
+        elif args.command == "targets":
+            names = args.experiments or None
+            config = _config(args.config, args.results)
+            files = [*summary_files(config, names).values(), *metrics_paths(config, names)]
+            print(" ".join(str(f) for f in files))
         elif args.command == "claims":
             manifest = json.loads((archive / "manifest.json").read_text())
             provenance = {"commit": manifest["commit"], "config_hash": manifest["config_hash"]}
