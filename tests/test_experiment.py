@@ -169,6 +169,7 @@ def test_paper_config_cells():
     assert [e["label"] for e in spec["estimators"]] == [
         "sv-paper",
         "icrl",
+        "icrl-reference",
         "ica",
         "sv-best",
         "subspace",
