@@ -36,8 +36,9 @@ archive: $(STAMP)
 # (EXPERIMENTS="fig2a table1": only those experiments' tables, claims inputs and claims).
 VERIFY := --config config/config.yaml --config config/verify.yaml
 verify: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) --configfile config/verify.yaml \
-		$(if $(EXPERIMENTS),$$($(BIN)/python -m mncrl.archive targets $(VERIFY) --experiments $(EXPERIMENTS)))
+	$(BIN)/snakemake \
+		$(if $(EXPERIMENTS),$$($(BIN)/python -m mncrl.archive targets $(VERIFY) --experiments $(EXPERIMENTS))) \
+		--cores $(CORES) --configfile config/verify.yaml
 	$(BIN)/python -m mncrl.archive compare $(VERIFY) $(if $(EXPERIMENTS),--experiments $(EXPERIMENTS))
 
 lint: $(STAMP)
