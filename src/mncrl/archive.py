@@ -373,6 +373,11 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--started", default=None, help="start of the run (ISO 8601)")
     w.add_argument("--finished", default=None, help="end of the run (ISO 8601)")
     w.add_argument("--cores", type=int, default=None, help="cores the run used")
+    w.add_argument(
+        "--command",
+        default="make archive (snakemake --cores N, then python -m mncrl.archive write)",
+        help="how the results were produced (recorded in the manifest)",
+    )
     c = sub.add_parser("compare", parents=[common], help="compare a rerun with the archive")
     c.add_argument("--rtol", type=float, default=0.0, help="relative tolerance (0: identical)")
     c.add_argument("--experiments", nargs="*", default=None, help="compare only these experiments")
@@ -392,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
                 "started": args.started,
                 "finished": args.finished,
                 "cores": args.cores,
-                "command": "make archive (snakemake --cores N, then python -m mncrl.archive write)",
+                "command": args.command,
             }
             manifest = write(config, archive, args.claims, run)
             print(f"archived {len(manifest['files'])} files in {archive}")
