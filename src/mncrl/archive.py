@@ -375,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--cores", type=int, default=None, help="cores the run used")
     w.add_argument(
         "--command",
+        dest="how",
         default="make archive (snakemake --cores N, then python -m mncrl.archive write)",
         help="how the results were produced (recorded in the manifest)",
     )
@@ -397,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
                 "started": args.started,
                 "finished": args.finished,
                 "cores": args.cores,
-                "command": args.command,
+                "command": args.how,
             }
             manifest = write(config, archive, args.claims, run)
             print(f"archived {len(manifest['files'])} files in {archive}")
