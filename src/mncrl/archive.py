@@ -155,13 +155,11 @@ def write(
         "platform": pv.platform_info(),
         "run": dict(run),
         "jobs": _job_count(results_root),
-        "files": sorted(str(p.relative_to(archive)) for p in archive.rglob("*") if p.is_file()),
     }
     provenance = {"commit": manifest["commit"], "config_hash": manifest["config_hash"]}
     write_claims(archive, claims_path, provenance)
-    manifest["files"] = sorted(
-        [*manifest["files"], "claims.json", "claims-report.md", "manifest.json"]
-    )
+    written = [str(p.relative_to(archive)) for p in archive.rglob("*") if p.is_file()]
+    manifest["files"] = sorted([*written, "manifest.json"])
     write_json(manifest, archive / "manifest.json")
     return manifest
 
