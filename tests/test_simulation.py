@@ -309,6 +309,27 @@ def test_scenario_round_trip_and_hashable():
     )
 
 
+def test_observation_keys_round_trip():
+    s = Scenario()
+    assert (s.observation, s.sensors, s.obs_noise_relative, s.sensor_names) == (
+        "linear",
+        None,
+        0.0,
+        (),
+    )
+    lt = Scenario(
+        d=5,
+        observation="light-tunnel",
+        sensors=["angle_1", "ir_1", "vis_1", "ir_2", "current", "angle_2"],
+    )
+    assert lt.sensors == ("angle_1", "ir_1", "vis_1", "ir_2", "current", "angle_2")
+    assert lt.m_obs == 6 and Scenario(d=5, observation="light-tunnel").m_obs == 7
+    assert Scenario.from_dict(lt.to_dict()) == lt and hash(
+        Scenario.from_dict(lt.to_dict())
+    ) == hash(lt)
+    assert lt.to_dict()["sensors"] == list(lt.sensors)
+
+
 def test_from_dict_unknown_key_lists_the_allowed_keys():
     with pytest.raises(MncrlError) as info:
         Scenario.from_dict({"d": 3, "edge_prob": 0.5})

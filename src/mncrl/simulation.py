@@ -12,6 +12,14 @@ train/test split of environment k each have their own stream. Consequences:
 - environment k's noise does not depend on the design or on how many environments there are:
   appending the observational environment leaves the others unchanged.
 
+Observation (``observation``). ``linear``: X = Z L with the mixing L. ``light-tunnel``: the
+latents drive the actuators of the light-tunnel sensor model (:mod:`mncrl.sensors`) and X are its
+raw sensor readings; L is then the model's Jacobian d X / d Z at the operating point (exact for
+the linear sensors) and depends on the data seed (the actuator scaling comes from the latent
+graph). Observation noise: ``obs_noise`` (one absolute standard deviation for every coordinate)
+and/or ``obs_noise_relative`` (coordinate i gets ``obs_noise_relative`` times the standard
+deviation of column i of the pooled noiseless X), independent draws that add up.
+
 Dtypes. X and Z are float32 by default (``dtype="float64"`` to keep full precision); they are
 computed in float64 and rounded once. L (d x m) and the adjacency are float64, ``env`` int32,
 ``targets`` bool.
@@ -20,7 +28,7 @@ computed in float64 and rounded once. L (d x m) and the adjacency are float64, `
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -28,6 +36,7 @@ import numpy as np
 from mncrl import interventions as iv_mod
 from mncrl import mixing as mixing_mod
 from mncrl import scm
+from mncrl import sensors as sensors_mod
 from mncrl.data import Dataset, validate
 from mncrl.errors import MncrlError
 from mncrl.threads import single_threaded_blas
@@ -40,9 +49,11 @@ STREAMS = {
     "obs_noise": 5,
     "mixing": 6,
     "split": 7,
+    "obs_noise_relative": 8,
 }
 GRAPHS = ("erdos-renyi", "paper-nonlinear", "custom")
 DTYPES = ("float32", "float64")
+OBSERVATIONS = ("linear", "light-tunnel")
 
 
 def rng_for(seed: int, stream: str, index: int = 0) -> np.random.Generator:
@@ -93,14 +104,28 @@ class Scenario:
     weight_scale: float = 0.5
     scm2_variant: str = "paper"
     dtype: str = "float32"
+    observation: str = "linear"
+    sensors: tuple | None = None
+    obs_noise_relative: float = 0.0
 
     def __post_init__(self):
         _normalise_and_check(self)
 
     @property
     def m_obs(self) -> int:
-        """The observed dimension (m, or d when m is None)."""
+        """The observed dimension (m, or d when m is None; the number of sensors with
+        ``observation: light-tunnel``)."""
+        if self.observation == "light-tunnel":
+            return len(self.sensor_names)
         return self.d if self.m is None else self.m
+
+    @property
+    def sensor_names(self) -> tuple[str, ...]:
+        """The light-tunnel sensors observed (``sensors``, default the linear ones); () with
+        ``observation: linear``."""
+        if self.observation != "light-tunnel":
+            return ()
+        return sensors_mod.LINEAR_SENSORS if self.sensors is None else self.sensors
 
     @property
     def design_kwargs(self) -> dict:
@@ -225,6 +250,7 @@ def _normalise_and_check(s: Scenario) -> None:
     choice("mixing", mixing_mod.MIXINGS)
     choice("scm2_variant", scm.SCM2_VARIANTS)
     choice("dtype", DTYPES)
+    choice("observation", OBSERVATIONS)
     real("p", 0.0, 1.0, what="a probability in [0, 1]")
     real("noise_std", 0.0, low_open=True, what="a number > 0")
     real("do_value")
@@ -233,6 +259,7 @@ def _normalise_and_check(s: Scenario) -> None:
     real("weight_scale")
     real("condition", 1.0, what="a number >= 1")
     real("obs_noise", 0.0, what="a number >= 0")
+    real("obs_noise_relative", 0.0, what="a number >= 0")
     flag("observational")
     flag("paired_noise")
 
@@ -271,6 +298,8 @@ def _normalise_and_check(s: Scenario) -> None:
             "'paper-nonlinear' (and d = 6)"
         )
 
+    _check_observation(s, fail, set_)
+
     params = {} if s.design_params is None else s.design_params
     if isinstance(params, Mapping):
         params = _freeze(params)
@@ -283,6 +312,43 @@ def _normalise_and_check(s: Scenario) -> None:
     set_("design_params", params)
     iv_mod.make_design(s.design, s.d, 0, **s.design_kwargs)  # checks the parameters
     s.intervention_spec  # noqa: B018  (checks the intervention parameters)
+
+
+def _check_observation(s: Scenario, fail, set_) -> None:
+    """The light-tunnel keys: sensors only with it; d = 5, a linear SCM, m null or #sensors."""
+    if s.observation != "light-tunnel":
+        if s.sensors is not None:
+            fail(
+                "sensors are only used with observation 'light-tunnel' "
+                f"(observation is {s.observation!r})"
+            )
+        return
+    n_act = len(sensors_mod.ACTUATORS)
+    if s.d != n_act:
+        fail(
+            f"observation 'light-tunnel' drives its {n_act} actuators "
+            f"({', '.join(sensors_mod.ACTUATORS)}) with one latent each: set d = {n_act} "
+            f"(got d = {s.d})"
+        )
+    if s.mechanism != "linear":
+        fail(
+            "observation 'light-tunnel' needs mechanism 'linear' (its actuator scaling uses the "
+            f"latents' exact moments), got {s.mechanism!r}"
+        )
+    if s.sensors is not None:
+        try:
+            set_("sensors", sensors_mod.check_sensors(_thaw(_freeze(s.sensors))))
+        except MncrlError as exc:
+            fail(str(exc))
+    if s.m is not None and s.m != len(s.sensor_names):
+        fail(
+            f"m ({s.m}) must be null or the number of sensors ({len(s.sensor_names)}) with "
+            f"observation 'light-tunnel'"
+        )
+    try:
+        sensors_mod.check_identifiable(s.sensor_names)
+    except MncrlError as exc:
+        fail(str(exc))
 
 
 # --------------------------------------------------------------------------------------------
@@ -321,9 +387,20 @@ def design_matrix(scenario: Scenario, seed: int) -> np.ndarray:
     return T
 
 
-def mixing_matrix(scenario: Scenario) -> np.ndarray:
-    """The (d x m) mixing L, drawn from ``mixing_seed`` only (shared by every data seed)."""
+def mixing_matrix(scenario: Scenario, seed: int | None = None) -> np.ndarray:
+    """The (d x m) mixing L, drawn from ``mixing_seed`` only (shared by every data seed).
+
+    With ``observation: light-tunnel`` L is the sensor model's Jacobian, which depends on the
+    data ``seed`` (required then; see :func:`observation_model`).
+    """
     s = scenario
+    if s.observation != "linear":
+        if seed is None:
+            raise MncrlError(
+                f"observation {s.observation!r}: L depends on the data seed (the actuator "
+                f"scaling comes from the latent graph); call mixing_matrix(scenario, seed)"
+            )
+        return observation_model(s, latent_graph(s, seed), design_matrix(s, seed)).L
     return mixing_mod.make_mixing(
         s.mixing,
         s.d,
@@ -332,6 +409,99 @@ def mixing_matrix(scenario: Scenario) -> np.ndarray:
         condition=s.condition,
         seed=s.mixing_seed,
     )
+
+
+def latent_moments(scenario: Scenario, B: np.ndarray, T: np.ndarray) -> tuple:
+    """(means, sds), each (K x d) float64: the exact population mean and standard deviation of
+    every latent in every environment of a linear SCM (weighted adjacency ``B``, design ``T``)."""
+    s = scenario
+    if s.mechanism != "linear":
+        raise MncrlError(
+            f"latent moments are exact only for mechanism 'linear', got {s.mechanism!r}"
+        )
+    iv = s.intervention_spec
+    means, sds = [], []
+    for t in np.asarray(T, dtype=bool):
+        Bk = B.copy()
+        const = np.zeros(s.d)
+        var = np.full(s.d, s.noise_std**2)
+        if iv.kind == "do":
+            Bk[:, t] = 0.0
+            const[t], var[t] = iv.do_value, 0.0
+        else:
+            Bk[:, t] *= 0.0 if iv.cuts_parents else iv.weight_scale
+            const[t], var[t] = iv.shift, var[t] * iv.scale**2
+        M = scm.linear_total_effects(Bk)  # Z = E M for rows E of (const + noise)
+        means.append(const @ M)
+        sds.append(np.sqrt(np.einsum("ij,i,ij->j", M, var, M)))
+    return np.array(means), np.array(sds)
+
+
+@dataclass(frozen=True)
+class ObservationModel:
+    """Latents -> noiseless observations for one data seed.
+
+    ``L`` (d x m): the mixing, or for the light tunnel the Jacobian at the operating point;
+    ``observe(Z)`` -> (X float64, clipped actuator values per actuator or None); ``info``: what
+    goes into ``meta["observation"]`` (empty for the linear mixing).
+    """
+
+    L: np.ndarray
+    observe: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
+    info: dict
+
+
+def observation_model(scenario: Scenario, B: np.ndarray, T: np.ndarray) -> ObservationModel:
+    """The observation model of ``scenario`` for a data seed's graph ``B`` and design ``T``.
+
+    ``linear``: X = Z L with :func:`mixing_matrix`. ``light-tunnel``: latent j -> actuator j by
+    :func:`mncrl.sensors.actuator_scaling` of the exact :func:`latent_moments` (every
+    environment's mean +- 5 sd fits in the actuator's range), X = the sensor readings;
+    L = diag(gain) J (J: d readings / d actuators at mid-range), and X = Z L + offset exactly
+    for the linear sensors, up to clipped rows.
+    """
+    s = scenario
+    if s.observation == "linear":
+        L = mixing_matrix(s)
+        return ObservationModel(L=L, observe=lambda Z: (Z @ L, None), info={})
+    names = s.sensor_names
+    centre, gain = sensors_mod.actuator_scaling(*latent_moments(s, B, T))
+    L = sensors_mod.latent_jacobian(gain, names)
+    reading0 = sensors_mod.readings(sensors_mod.operating_point()[None, :], names)[0]
+    info = {
+        "model": "light-tunnel",
+        "sensors": list(names),
+        "actuators": list(sensors_mod.ACTUATORS),
+        "latent_centre": centre,
+        "actuator_gain": gain,
+        "offset": reading0 - centre @ L,
+        "parameters_sha256": sensors_mod.PARAMETERS_SHA256,
+    }
+    return ObservationModel(
+        L=L, observe=lambda Z: sensors_mod.observe(Z, centre, gain, names), info=info
+    )
+
+
+def pooled_std(blocks) -> np.ndarray:
+    """Column standard deviations (ddof 0) of the row-concatenation of ``blocks`` (an iterable
+    of (n_k x m) arrays), accumulated block by block in float64 (Chan et al.'s update)."""
+    count, mean, m2 = 0, None, None
+    for block in blocks:
+        block = np.asarray(block, dtype=np.float64)
+        n_b = block.shape[0]
+        mean_b = block.mean(axis=0)
+        m2_b = ((block - mean_b) ** 2).sum(axis=0)
+        if mean is None:
+            count, mean, m2 = n_b, mean_b, m2_b
+            continue
+        delta = mean_b - mean
+        total = count + n_b
+        mean = mean + delta * (n_b / total)
+        m2 = m2 + m2_b + delta**2 * (count * n_b / total)
+        count = total
+    if mean is None:
+        raise MncrlError("pooled_std needs at least one block")
+    return np.sqrt(m2 / count)
 
 
 # --------------------------------------------------------------------------------------------
@@ -344,7 +514,9 @@ def simulate(scenario: Scenario, seed: int) -> Dataset:
 
     Returns a Dataset with X (n*K x m), env (n*K, environments in consecutive blocks of n rows),
     Z (n*K x d), L (d x m), targets (K x d bool) and meta {"adjacency": B (d x d weighted),
-    "scenario": scenario.to_dict(), "seed": seed}.
+    "scenario": scenario.to_dict(), "seed": seed}, plus "observation" (the light-tunnel model's
+    scaling, offset and clipped counts) and "obs_noise_relative_sd" (the per-column noise
+    standard deviations) when those options are used.
     """
     if not isinstance(scenario, Scenario):
         raise MncrlError(f"simulate needs a Scenario, got {type(scenario).__name__}")
@@ -352,7 +524,8 @@ def simulate(scenario: Scenario, seed: int) -> Dataset:
     s = scenario
     B = latent_graph(s, seed)
     T = design_matrix(s, seed)
-    L = mixing_matrix(s)
+    model = observation_model(s, B, T)
+    L = model.L
     order = scm.topological_order(B != 0)
     intervention = s.intervention_spec
     K, n, d, m = T.shape[0], s.n, s.d, s.m_obs
@@ -364,27 +537,49 @@ def simulate(scenario: Scenario, seed: int) -> Dataset:
         return scm.sample_noise(rng_for(seed, "noise", k), s.noise, s.noise_std, (n, d))
 
     shared = noise(0) if s.paired_noise else None
+
+    def environment(k):
+        """(Z_k, noiseless X_k, clipped counts), float64; the same draws on every call."""
+        eta = shared if s.paired_noise else noise(k)
+        Zk = scm.sample_latents(
+            mechanism=s.mechanism,
+            B=B,
+            eta=eta,
+            targets=T[k],
+            intervention=intervention,
+            order=order,
+            scm2_variant=s.scm2_variant,
+            env_index=k,
+        )
+        Xk, clipped = model.observe(Zk)
+        return Zk, Xk, clipped
+
+    meta_extra = {}
+    clipped_total = np.zeros(d, dtype=np.int64)
     with single_threaded_blas():
+        if s.obs_noise_relative > 0:  # a first pass for the pooled spread of noiseless X
+            rel_sd = s.obs_noise_relative * pooled_std(environment(k)[1] for k in range(K))
+            meta_extra["obs_noise_relative_sd"] = rel_sd
         for k in range(K):
-            eta = shared if s.paired_noise else noise(k)
-            Zk = scm.sample_latents(
-                mechanism=s.mechanism,
-                B=B,
-                eta=eta,
-                targets=T[k],
-                intervention=intervention,
-                order=order,
-                scm2_variant=s.scm2_variant,
-                env_index=k,
-            )
-            Xk = Zk @ L
+            Zk, Xk, clipped = environment(k)
             if s.obs_noise > 0:
                 Xk += s.obs_noise * rng_for(seed, "obs_noise", k).standard_normal((n, m))
+            if s.obs_noise_relative > 0:
+                Xk += rel_sd * rng_for(seed, "obs_noise_relative", k).standard_normal((n, m))
+            if clipped is not None:
+                clipped_total += clipped
             rows = slice(k * n, (k + 1) * n)
             Z[rows] = Zk
             X[rows] = Xk
     env = np.repeat(np.arange(K, dtype=np.int32), n)
     meta = {"adjacency": B, "scenario": s.to_dict(), "seed": int(seed)}
+    if model.info:
+        names = model.info["actuators"]
+        meta["observation"] = {
+            **model.info,
+            "clipped": {a: int(c) for a, c in zip(names, clipped_total, strict=True)},
+        }
+    meta.update(meta_extra)
     return validate(Dataset(X=X, env=env, Z=Z, L=L, targets=T, meta=meta), min_envs=1)
 
 

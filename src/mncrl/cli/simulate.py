@@ -15,7 +15,7 @@ _SUFFIXES = (".npz", ".csv")
 
 
 def add_parser(subparsers) -> None:
-    from mncrl import interventions, mixing, scm, simulation
+    from mncrl import interventions, mixing, scm, sensors, simulation
 
     p = subparsers.add_parser(
         "simulate",
@@ -150,6 +150,29 @@ def add_parser(subparsers) -> None:
         "--obs-noise", type=float, default=S, help="std of additive Gaussian noise on X [0.0]"
     )
     g.add_argument(
+        "--obs-noise-relative",
+        type=float,
+        default=S,
+        metavar="R",
+        help="per-column Gaussian noise on X with std R x that column's std in the pooled "
+        "noiseless X (e.g. 0.01) [0.0]",
+    )
+    g = p.add_argument_group("observation model")
+    g.add_argument(
+        "--observation",
+        choices=simulation.OBSERVATIONS,
+        default=S,
+        help="linear: X = Z L; light-tunnel: X = raw readings of the causalchamber light-tunnel "
+        "sensor model driven by the latents (d = 5; --mixing is unused) [linear]",
+    )
+    g.add_argument(
+        "--sensors",
+        default=S,
+        metavar="NAME,...",
+        help=f"light-tunnel sensors, comma-separated, from {','.join(sensors.SENSORS)} "
+        f"[{','.join(sensors.LINEAR_SENSORS)}]",
+    )
+    g.add_argument(
         "--dtype",
         choices=simulation.DTYPES,
         default=S,
@@ -216,6 +239,8 @@ def scenario_from_args(args: argparse.Namespace):
         if key == "edges":
             value = _parse_edges(value)
             values.setdefault("graph", "custom")
+        elif key == "sensors":
+            value = [t.strip() for t in value.split(",") if t.strip()]
         elif key == "design_param":
             base = values.get("design_params") or {}
             if not isinstance(base, dict):
@@ -240,8 +265,12 @@ def run(args: argparse.Namespace) -> int:
     ds = simulate(scenario, args.seed)
     save(ds, out)
     K = ds.targets.shape[0]
+    extra = ""
+    if "observation" in ds.meta:
+        clipped = sum(ds.meta["observation"]["clipped"].values())
+        extra = f", light-tunnel sensors, {clipped} clipped actuator values"
     print(
         f"wrote {out}: {K} environments x {scenario.n} samples, d={scenario.d}, "
-        f"m={scenario.m_obs}, seed={args.seed}"
+        f"m={scenario.m_obs}, seed={args.seed}{extra}"
     )
     return 0
