@@ -47,20 +47,201 @@ def test_constant_column_counts_as_uncorrelated():
     assert metrics.mcc(Z, Zhat) == pytest.approx(0.5)
 
 
+def _old_amari(M):
+    """The previous definition (Amari index of |L W| itself), for contrast."""
+    M = np.abs(M)
+    d = M.shape[0]
+    rows = (M.sum(1) / M.max(1) - 1).sum()
+    cols = (M.sum(0) / M.max(0) - 1).sum()
+    return (rows + cols) / (2 * d * (d - 1))
+
+
+def _paper_L(d, m=None, seed=0):
+    rng = np.random.default_rng(seed)
+    L = rng.random((d, m or d))
+    L[np.arange(d), np.arange(d)] = np.abs(L).sum(axis=1)
+    return L
+
+
+def _near(L, eps=0.01, seed=1):
+    """W with L W = I + eps * noise (a nearly perfect estimate)."""
+    d = L.shape[0]
+    M = np.eye(d) + eps * np.random.default_rng(seed).standard_normal((d, d))
+    return np.linalg.pinv(L) @ M
+
+
 def test_amari_known_matrices():
     I2 = np.eye(2)
-    # M = [[1, 1], [0, 1]]: rows 1 + 0, columns 0 + 1 -> 2 / (2 * 2 * 1) = 0.5
-    assert metrics.amari(I2, np.array([[1.0, 1.0], [0.0, 1.0]])) == pytest.approx(0.5)
+    # L W = [[1, 1], [0, 1]]: estimate 1 = Z0 + Z1, columns to unit norm -> N = [[1, r], [0, r]]
+    # with r = 1/sqrt(2): rows r/1 + 0, columns 0 + r/r -> (r + 1) / 4
+    r = 2**-0.5
+    assert metrics.amari(I2, np.array([[1.0, 1.0], [0.0, 1.0]])) == pytest.approx((r + 1) / 4)
     assert metrics.amari(np.eye(3), np.ones((3, 3))) == pytest.approx(1.0)
-    # a lost latent (zero column) is the worst case on that side
+    # a lost estimate (zero column) and the latent nobody carries: worst case on both sides
     M = np.array([[1.0, 0.0], [0.0, 0.0]])
     assert metrics.amari(I2, M) == pytest.approx((1 + 1) / 4)
     # m > d: L (d x m) W (m x d) is d x d
     L = np.array([[1.0, 0.0, 2.0], [0.0, 1.0, 0.0]])
     W = np.array([[0.0, 1.0], [3.0, 0.0], [0.0, 0.0]])
     assert metrics.amari(L, W) == pytest.approx(0.0)
+    assert metrics.amari(np.array([[2.0]]), np.array([[-3.0]])) == 0.0
+    assert metrics.amari(np.array([[2.0]]), np.array([[0.0]])) == 1.0  # d = 1, lost
+
+
+@pytest.mark.parametrize("m", [5, 8])
+def test_amari_invariant_to_the_scale_of_every_estimate(m):
+    L = _paper_L(5, m)
+    W = _near(L)
+    base = metrics.amari(L, W)
+    assert 0.003 < base < 0.05
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        c = 10 ** rng.uniform(-3, 3, 5) * rng.choice([-1.0, 1.0], 5)
+        assert metrics.amari(L, W * c) == pytest.approx(base, rel=1e-9)
+        best, terms = metrics.column_terms(L, W * c)
+        np.testing.assert_allclose(terms, metrics.column_terms(L, W)[1], rtol=1e-9, atol=1e-15)
+        assert best.tolist() == list(range(5))
+
+
+def test_the_issues_example_one_column_times_100():
+    """Issue #11: the same W with one column x100 moved the old value from 0.0099 to 0.131."""
+    L = _paper_L(5)
+    W = _near(L)
+    W100 = W.copy()
+    W100[:, 2] *= 100
+    assert _old_amari(L @ W100) > 5 * _old_amari(L @ W)  # the old definition moved
+    assert metrics.amari(L, W100) == pytest.approx(metrics.amari(L, W), rel=1e-12)
+
+
+def test_amari_invariant_to_the_unit_of_every_true_latent():
+    L = _paper_L(4, 6)
+    W = _near(L, eps=0.05)
+    base = metrics.amari(L, W)
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        c = 10 ** rng.uniform(-3, 3, 4)
+        # default scales (each latent's footprint ||L_i|| is its unit): any row scaling of L
+        assert metrics.amari(c[:, None] * L, W) == pytest.approx(base, rel=1e-9)
+        # explicit spreads: re-expressing Z_i in other units (Z_i / c_i, row i of L times c_i,
+        # the same X) changes nothing either
+        s = 10 ** rng.uniform(-1, 1, 4)
+        assert metrics.amari(c[:, None] * L, W, latent_scale=s / c) == pytest.approx(
+            metrics.amari(L, W, latent_scale=s), rel=1e-9
+        )
+        assert metrics.latent_recovery(c[:, None] * L, W, 0.1).tolist() == [True] * 4
+
+
+def test_a_scaled_permutation_is_zero_at_any_scale():
+    L = _paper_L(6, 9)
+    rng = np.random.default_rng(5)
+    for _ in range(10):
+        P = np.eye(6)[:, rng.permutation(6)] * 10 ** rng.uniform(-3, 3, 6)
+        W = np.linalg.pinv(L) @ P
+        L2 = 10 ** rng.uniform(-3, 3, 6)[:, None] * L
+        assert metrics.amari(L, W) == pytest.approx(0.0, abs=1e-12)
+        assert metrics.amari(L2, W) == pytest.approx(0.0, abs=1e-12)
+        assert metrics.latent_recovery(L, W, 1e-9).all()
+
+
+def test_a_nearly_lost_latent_counts_as_lost():
+    """Estimate 1 = Z0 + eps Z1: nobody carries Z1 beyond eps. At eps <= rtol (relative to the
+    largest normalised entry) Z1 is lost and scores like eps = 0; rescaling the estimate does
+    not bring it back."""
+    I2 = np.eye(2)
+    lost = metrics.amari(I2, np.array([[1.0, 1.0], [0.0, 0.0]]))  # Z1 exactly lost
+    assert lost == pytest.approx(0.5)  # row of Z1: d - 1; row of Z0: 1; columns 0 and 0
+    for eps in (1e-9, 1e-7):
+        for c in (1e-6, 1.0, 1e6):
+            W = np.array([[1.0, c], [0.0, c * eps]])
+            assert metrics.amari(I2, W) == pytest.approx(lost, abs=1e-6)
+            assert metrics.latent_recovery(I2, W, 0.01).tolist() == [True, False]
+    # above rtol the tiny share is scored as it is (ratio of a tiny to a tiny entry)
+    W = np.array([[1.0, 1.0], [0.0, 1e-4]])
+    assert metrics.amari(I2, W) == pytest.approx(0.25, abs=1e-3)
+    # rtol = 0: only exact zeros are lost; a larger rtol loses more
+    assert metrics.amari(I2, np.array([[1.0, 1.0], [0.0, 1e-9]]), rtol=0) < 0.26
+    assert metrics.amari(I2, np.array([[1.0, 1.0], [0.0, 1e-4]]), rtol=1e-3) == pytest.approx(
+        0.5, abs=1e-4
+    )
+    # the same in a realistic 5 x 5 case: estimate 3 is a near-copy of estimate 0
+    L = _paper_L(5)
+    M = np.eye(5)
+    M[:, 3] = M[:, 0] + 1e-8 * M[:, 3]
+    W = np.linalg.solve(L, M)
+    N, lost_rows, lost_cols = metrics.normalised_mixing(L, W)
+    assert lost_rows.tolist() == [False, False, False, True, False] and not lost_cols.any()
+    assert metrics.latent_recovery(L, W, 0.01).tolist() == [True, True, True, False, True]
+
+
+def test_an_estimate_that_sees_no_latent_is_lost():
+    """m > d: a column of W in the null space of L reads no latent (only noise, in data):
+    lost, at any scale, even though rounding leaves L W_j ~ 1e-16 rather than 0."""
+    L = _paper_L(3, 5)
+    W = np.linalg.pinv(L)
+    null = np.linalg.svd(L)[2][-1]  # L @ null ~ 1e-16
+    assert 0 < np.abs(L @ null).max() < 1e-12
+    for c in (1e-3, 1.0, 1e3):
+        W2 = W.copy()
+        W2[:, 1] = c * null
+        N, lost_rows, lost_cols = metrics.normalised_mixing(L, W2)
+        assert lost_cols.tolist() == [False, True, False] and lost_rows.tolist() == [
+            False,
+            True,
+            False,
+        ]
+        assert metrics.amari(L, W2) == pytest.approx(2 * 2 / (2 * 3 * 2))
+        best, terms = metrics.column_terms(L, W2)
+        assert terms[1] == 1.0 and terms[0] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_normalised_mixing_is_the_correlation_of_uncorrelated_latents():
+    """With independent latents of spreads s, N = |corr(Z, Zhat)|, so MCC is the matched mean
+    of N; and 1 - MCC <= 2 d (d - 1)^2 amari^2 once amari < 1 / (2 d^1.5 (d - 1))
+    (docs/paper.md#metric)."""
+    rng = np.random.default_rng(6)
+    d, n = 4, 200_000
+    s = np.array([0.1, 1.0, 3.0, 0.5])
+    Z = rng.standard_normal((n, d)) * s
+    L = _paper_L(d, 6)
+    W = _near(L, eps=0.2)
+    N, _, _ = metrics.normalised_mixing(L, W, latent_scale=s)
+    np.testing.assert_allclose(N, metrics.abs_correlations(Z, Z @ L @ W), atol=0.01)
+    for seed in range(200):
+        r = np.random.default_rng(seed)
+        d = int(r.integers(2, 8))
+        M = np.eye(d)[:, r.permutation(d)] + 10 ** r.uniform(-4, -1) * r.standard_normal((d, d))
+        a = metrics.amari(np.eye(d), M)
+        N, _, _ = metrics.normalised_mixing(np.eye(d), M)
+        rows, cols = metrics.matching(N)
+        if a < 1 / (2 * d**1.5 * (d - 1)):
+            assert 1 - N[rows, cols].mean() <= 2 * d * (d - 1) ** 2 * a**2 + 1e-12
+
+
+def test_amari_bad_inputs():
+    L = np.eye(3)
     with pytest.raises(MncrlError, match="as many estimated latents"):
         metrics.amari(L, np.ones((3, 1)))
+    with pytest.raises(MncrlError, match="L \\(d x m\\) and W"):
+        metrics.amari(L, np.ones((2, 3)))
+    with pytest.raises(MncrlError, match="L \\(d x m\\) and W"):
+        metrics.amari(np.ones(3), np.ones(3))
+    with pytest.raises(MncrlError, match="numeric"):
+        metrics.amari(L, np.full((3, 3), "a"))
+    with pytest.raises(MncrlError, match="rtol"):
+        metrics.amari(L, L, rtol=1.0)
+    with pytest.raises(MncrlError, match="rtol"):
+        metrics.amari(L, L, rtol=-1e-6)
+    with pytest.raises(MncrlError, match="latent_scale"):
+        metrics.amari(L, L, latent_scale=[1.0, 1.0])
+    with pytest.raises(MncrlError, match="latent_scale"):
+        metrics.amari(L, L, latent_scale=[1.0, -1.0, 1.0])
+    with pytest.raises(MncrlError, match="latent_scale"):
+        metrics.column_terms(L, L, latent_scale=[1.0, np.nan, 1.0])
+    # a diverged fit (non-finite W) scores NaN and recovers nothing, as before
+    W = np.eye(3)
+    W[0, 0] = np.nan
+    assert np.isnan(metrics.amari(L, W))
+    assert not metrics.latent_recovery(L, W, 0.01).any()
 
 
 def test_mcc_paper_chunks_drop_the_remainder():

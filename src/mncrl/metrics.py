@@ -6,7 +6,8 @@
 - :func:`mcc_paper`: the paper's protocol: the pooled rows in consecutive chunks of 5000, one
   :func:`mcc` (with its own matching) per chunk, averaged over chunks.
 - :func:`mcc_spearman`: :func:`mcc` on ranks (invariant to monotone transformations).
-- :func:`amari`: Amari distance of M = L W (d x d) from a scaled permutation, in [0, 1].
+- :func:`amari`: Amari distance of L W (d x d) from a scaled permutation, in [0, 1], invariant to
+  the scale of every estimate and every true latent (:func:`normalised_mixing`).
 - :func:`target_f1`: F1 of estimated against true intervention targets after aligning the
   estimated latents to the true ones.
 - :func:`evaluate`: every metric the given inputs allow, as a flat dict.
@@ -28,6 +29,7 @@ from mncrl.errors import MncrlError
 from mncrl.threads import single_threaded_blas
 
 PAPER_CHUNK = 5000
+AMARI_RTOL = 1e-6  # a latent / estimate below this relative size counts as lost (amari)
 _ROWS_PER_PASS = 1 << 16
 
 
@@ -164,33 +166,103 @@ def mcc_spearman(Z, Zhat) -> float:
     return mcc(_ranks(Z), _ranks(Zhat))
 
 
-def amari(L, W) -> float:
-    """Amari distance of M = L W from a scaled permutation, normalised to [0, 1].
-
-    L is the true mixing (d x m), W the unmixing (m x d), so M is d x d for any m >= d.
-    ``a(M) = [sum_i (sum_j |M_ij| / max_j |M_ij| - 1) + sum_j (sum_i |M_ij| / max_i |M_ij| - 1)]
-    / (2 d (d - 1))``: 0 exactly for a scaled permutation, 1 when every entry has the same
-    magnitude. An all-zero row or column (a latent lost) counts as the worst case, d - 1.
-    """
-    L, W = np.asarray(L, dtype=np.float64), np.asarray(W, dtype=np.float64)
+def _mixing_inputs(L, W, latent_scale, rtol) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validated float64 L (d x m), W (m x d) and the latents' scales s (d,)."""
+    try:
+        L, W = np.asarray(L, dtype=np.float64), np.asarray(W, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise MncrlError(f"L and W must be numeric arrays: {exc}") from None
     if L.ndim != 2 or W.ndim != 2 or L.shape[1] != W.shape[0]:
         raise MncrlError(f"amari needs L (d x m) and W (m x d), got {L.shape} and {W.shape}")
-    M = np.abs(L @ W)
-    d = M.shape[0]
-    if M.shape[1] != d:
+    d = L.shape[0]
+    if W.shape[1] != d:
         raise MncrlError(
-            f"amari needs as many estimated latents as true ones, got L W of shape {M.shape}"
+            f"amari needs as many estimated latents as true ones, got L W of shape {(d, W.shape[1])}"
         )
-    if d == 1:
-        return 0.0
+    if d == 0:
+        raise MncrlError("amari needs at least one latent (L has no rows)")
+    if not (isinstance(rtol, int | float | np.floating | np.integer) and 0 <= rtol < 1):
+        raise MncrlError(f"rtol must be a number in [0, 1), got {rtol!r}")
+    if latent_scale is None:
+        norms = np.linalg.norm(L, axis=1)
+        s = np.divide(1.0, norms, out=np.zeros(d), where=norms > 0)
+    else:
+        try:
+            s = np.asarray(latent_scale, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise MncrlError(f"latent_scale must be numeric: {exc}") from None
+        if s.shape != (d,) or not np.isfinite(s).all() or (s < 0).any():
+            raise MncrlError(
+                f"latent_scale must hold {d} finite non-negative spreads (one per true latent), "
+                f"got {latent_scale!r}"
+            )
+    return L, W, s
 
-    def side(A):
+
+def normalised_mixing(L, W, *, latent_scale=None, rtol: float = AMARI_RTOL):
+    """The scale-free composition of the estimates that :func:`amari` scores.
+
+    Returns ``(N, lost_rows, lost_cols)``. With s_i the spread of true latent i
+    (``latent_scale``; by default 1 / ||L_i||, i.e. every latent's footprint Z_i L_i in X has
+    unit size) and A = diag(s) L, ``N[:, j] = |A W_j| / ||A W_j||``: the magnitude of each
+    latent's part of estimate j relative to the estimate's spread (exactly |corr(Z_i, Zhat_j)|
+    when the latents are uncorrelated with spreads s). N does not change when a column of W
+    (an estimate) or, with the default scales, a row of L (a true latent's unit) is rescaled.
+
+    - ``lost_cols[j]``: estimate j carries no latent: ||A W_j|| <= rtol ||A||_2 ||W_j|| (its
+      weights reach the latents with at most ``rtol`` of the gain they could have; W_j = 0
+      included; e.g. W_j in the null space of L when m > d). Its column of N is 0. For m = d
+      the gain is at least 1 / cond(A), so only a mixing with condition number above 1 / rtol
+      can lose an exact estimate.
+    - ``lost_rows[i]``: no estimate carries latent i: max_j N_ij <= rtol max N.
+
+    Non-finite L or W give an all-NaN N and nothing lost.
+    """
+    L, W, s = _mixing_inputs(L, W, latent_scale, rtol)
+    d = L.shape[0]
+    if not (np.isfinite(L).all() and np.isfinite(W).all()):
+        nothing = np.zeros(d, dtype=bool)
+        return np.full((d, d), np.nan), nothing, nothing.copy()
+    A = s[:, None] * L
+    P = np.abs(A @ W)
+    col = np.linalg.norm(P, axis=0)
+    gain = np.linalg.norm(A, 2) if A.size else 0.0
+    lost_cols = col <= rtol * gain * np.linalg.norm(W, axis=0)
+    lost_cols |= col == 0
+    N = np.divide(P, col, out=np.zeros_like(P), where=~lost_cols)
+    lost_rows = N.max(axis=1) <= rtol * N.max()
+    return N, lost_rows, lost_cols
+
+
+def amari(L, W, *, latent_scale=None, rtol: float = AMARI_RTOL) -> float:
+    """Amari distance of the estimates' composition from a permutation, in [0, 1].
+
+    L is the true mixing (d x m), W the unmixing (m x d), so Zhat = Z L W for any m >= d. The
+    index is computed on N = :func:`normalised_mixing` (|L W| with latent i measured in units
+    of spread s_i, by default 1 / ||L_i||, and each estimate scaled to unit norm), so it does not
+    change when an estimate (column of W) or, with the default scales, a true latent (row of L)
+    is rescaled:
+    ``a = [sum_i (sum_j N_ij / max_j N_ij - 1) + sum_j (sum_i N_ij / max_i N_ij - 1)]
+    / (2 d (d - 1))``: 0 exactly when L W is a scaled permutation, 1 when every entry of N is
+    the same. A lost latent (a row of N whose largest entry is at most ``rtol`` of the largest
+    entry of N: no estimate carries it) and a lost estimate (a column of W that reaches the
+    latents with at most ``rtol`` of the gain its size allows) count as the worst case, d - 1.
+    d = 1: 0, or 1 when lost. NaN when L or W is not finite (e.g. a diverged fit).
+    """
+    N, lost_rows, lost_cols = normalised_mixing(L, W, latent_scale=latent_scale, rtol=rtol)
+    d = N.shape[0]
+    if np.isnan(N).any():
+        return float("nan")
+    if d == 1:
+        return float(lost_rows[0] or lost_cols[0])
+
+    def side(A, lost):
         peak = A.max(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             terms = A.sum(axis=1) / peak - 1.0
-        return np.where(peak > 0, terms, d - 1.0).sum()
+        return np.where(lost, d - 1.0, terms).sum()
 
-    return float((side(M) + side(M.T)) / (2.0 * d * (d - 1)))
+    return float((side(N, lost_rows) + side(N.T, lost_cols)) / (2.0 * d * (d - 1)))
 
 
 def matching_from_mixing(L, W) -> np.ndarray:
@@ -345,28 +417,32 @@ def mcc_from_moments(mom: RowMoments, W) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
-def column_terms(L, W) -> tuple[np.ndarray, np.ndarray]:
-    """For every estimated latent c (column of M = L W): the true latent it is closest to
-    (largest |M_jc|) and its Amari column term sum_i |M_ic| / max_i |M_ic| - 1, divided by
-    d - 1 (0 = a pure copy of one latent, 1 = equal parts of all; an all-zero column is 1)."""
-    M = np.abs(np.asarray(L, dtype=np.float64) @ np.asarray(W, dtype=np.float64))
-    d = M.shape[0]
-    peak = M.max(axis=0)
-    best = M.argmax(axis=0)
+def column_terms(
+    L, W, *, latent_scale=None, rtol: float = AMARI_RTOL
+) -> tuple[np.ndarray, np.ndarray]:
+    """For every estimated latent c (column of N = :func:`normalised_mixing`, the same
+    normalisation as :func:`amari`): the true latent it is closest to (largest N_jc) and its
+    Amari column term sum_i N_ic / max_i N_ic - 1, divided by d - 1 (0 = a pure copy of one
+    latent, 1 = equal parts of all; a lost estimate is 1, a non-finite W gives NaN)."""
+    N, _, lost_cols = normalised_mixing(L, W, latent_scale=latent_scale, rtol=rtol)
+    d = N.shape[0]
+    peak = N.max(axis=0)
+    best = np.argmax(np.nan_to_num(N, nan=0.0), axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(peak > 0, (M.sum(axis=0) / peak - 1.0) / max(d - 1, 1), 1.0)
+        terms = np.where(lost_cols, 1.0, (N.sum(axis=0) / peak - 1.0) / max(d - 1, 1))
     return best, terms
 
 
-def latent_recovery(L, W, tol: float) -> np.ndarray:
+def latent_recovery(L, W, tol: float, *, latent_scale=None, rtol: float = AMARI_RTOL) -> np.ndarray:
     """(d,) bool: latent j is recovered when some estimated latent is a copy of Z_j up to
     scale with Amari column term <= ``tol`` (the per-column part of the Amari distance, so a
-    design whose every latent is recovered has Amari distance of order ``tol``)."""
-    best, terms = column_terms(L, W)
-    d = np.asarray(L).shape[0]
-    out = np.zeros(d, dtype=bool)
+    design whose every latent is recovered has Amari distance of order ``tol``). A lost latent
+    (see :func:`amari`) is never recovered."""
+    best, terms = column_terms(L, W, latent_scale=latent_scale, rtol=rtol)
+    _, lost_rows, _ = normalised_mixing(L, W, latent_scale=latent_scale, rtol=rtol)
+    out = np.zeros(lost_rows.shape[0], dtype=bool)
     out[best[terms <= tol]] = True
-    return out
+    return out & ~lost_rows
 
 
 def evaluate(
@@ -409,6 +485,7 @@ def evaluate(
 
 
 __all__ = [
+    "AMARI_RTOL",
     "PAPER_CHUNK",
     "RowMoments",
     "abs_correlations",
@@ -424,6 +501,7 @@ __all__ = [
     "mcc_from_moments",
     "mcc_paper",
     "mcc_spearman",
+    "normalised_mixing",
     "row_moments",
     "target_f1",
 ]
