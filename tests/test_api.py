@@ -6,7 +6,7 @@ import pytest
 import mncrl
 from mncrl import api
 from mncrl.data import Dataset
-from mncrl.errors import DataError, MncrlError
+from mncrl.errors import DataError, DegenerateFitError, MncrlError
 from mncrl.simulation import Scenario, simulate
 
 FAST = {"steps": 200, "restarts": 2}  # the `best` preset, shortened
@@ -30,6 +30,39 @@ def test_dataset_tuple_and_list_give_the_same_fit(ds):
     assert np.array_equal(a.unmixing, b.unmixing) and np.array_equal(a.unmixing, c.unmixing)
     assert a.info["estimator"] == "sparse-variance" and a.info["preset"] == "best"
     assert a.info["seed"] == 1 and a.info["latent_dim"] == 3 and a.info["latent_dim_estimated"]
+
+
+def test_every_fit_is_diagnosed(ds):
+    f = mncrl.fit(ds.subset_envs([0, 1, 2]), seed=1, **FAST)
+    assert f.info["degenerate"] is False
+    diag = f.info["diagnosis"]
+    assert diag["degenerate"] is False and diag["fired"] == [] and diag["message"] == ""
+    assert diag["do_design"] and len(diag["env_min_eig"]) == 3 and len(diag["variance_ratio"]) == 3
+    g = mncrl.fit(ds, "icrl")  # not a do-design estimator: check (c) does not count
+    assert g.info["diagnosis"]["do_design"] is False and "bootstrap" not in g.info
+
+
+def test_degenerate_fit_raises_or_is_returned_with_its_diagnosis(monkeypatch):
+    """A stand-in estimator whose W has two identical columns: DegenerateFitError carries the
+    diagnosis and the fit; allow_degenerate=True returns that fit."""
+    from mncrl import estimators
+    from mncrl.estimators.base import Estimator, Fit
+
+    def collinear(envs, *, seed, latent_dim):
+        W = np.eye(envs[0].shape[1])[:, :latent_dim]
+        W[:, 1] = 2 * W[:, 0]
+        return Fit(unmixing=W, info={"own": 1})
+
+    est = Estimator(name="collinear", fit=collinear, description="test")
+    monkeypatch.setattr(estimators, "get", lambda name: est)
+    envs = _env_list()
+    with pytest.raises(DegenerateFitError, match="collinear: degenerate fit: ") as err:
+        mncrl.fit(envs, "collinear")
+    assert err.value.diagnosis.fired == ["collinear"] and err.value.fit.info["own"] == 1
+    assert "allow_degenerate=True" in str(err.value) and "\n" not in str(err.value)
+    f = mncrl.fit(envs, "collinear", allow_degenerate=True)
+    assert f.info["degenerate"] is True and f.info["diagnosis"]["fired"] == ["collinear"]
+    np.testing.assert_array_equal(f.unmixing, err.value.fit.unmixing)
 
 
 def test_observational_environments_are_set_aside(ds):

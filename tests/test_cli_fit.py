@@ -20,7 +20,10 @@ from mncrl.data import Dataset, save
 from mncrl.errors import NotIdentifiableError
 from mncrl.estimators.base import Estimator
 
-FIT = ["--preset", "reference", "--set", "epochs=2"]  # a short sparse-variance fit
+SHORT = ["--preset", "reference", "--set", "epochs=2"]  # a short sparse-variance fit
+# ... too short to converge: its latents can be nearly collinear (degenerate), which these tests
+# of files, caching and imports allow
+FIT = [*SHORT, "--allow-degenerate"]
 CACHE_VARS = (
     "MNCRL_CACHE_DIR",
     "JAX_COMPILATION_CACHE_DIR",
@@ -168,6 +171,10 @@ def test_csv_input(tmp_path, capsys):
         (["--seed", "-3"], "--seed"),
         (["--observational-env", "9"], "--observational-env 9"),
         (["--set", "lr=1e30", "--set", "steps=50"], "diverged"),
+        (["--bootstrap", "-1"], "--bootstrap must be an integer >= 0"),
+        (["--block", "5"], "--block needs --bootstrap"),
+        (["--bootstrap", "2", "--block", "0"], "--block must be a positive integer"),
+        (["--bootstrap", "2", "--block", "5000"], "longer than the smallest environment"),
     ],
 )
 def test_errors_are_one_line_exit_2_no_file(data, tmp_path, capsys, args, match):
@@ -201,6 +208,64 @@ def test_bad_data_files(tmp_path, capsys):
         assert not out.exists()
     assert main(["fit", str(bad), "--out", str(tmp_path / "fit.txt")]) == 2
     _one_error_line(capsys, "must end in .npz")
+
+
+@pytest.fixture(scope="module")
+def stochastic(tmp_path_factory):
+    """Stochastic interventions, same shapes as ``data``'s interventional environments (the
+    short sparse-variance fit compiles once): no environment has a zero-variance direction."""
+    path = tmp_path_factory.mktemp("cli") / "stochastic.npz"
+    args = ["--d", "3", "--n", "3000", "--seed", "1", "--intervention", "stochastic"]
+    assert main(["simulate", "--out", str(path), *args]) == 0
+    return path
+
+
+def test_degenerate_fit_is_one_line_exit_2_no_file(stochastic, tmp_path, capsys):
+    out = tmp_path / "fit.npz"
+    capsys.readouterr()
+    assert main(["fit", str(stochastic), "--out", str(out), *SHORT]) == 2
+    _one_error_line(capsys, "mncrl fit: error: sparse-variance: degenerate fit: ")
+    assert not out.exists() and not list(tmp_path.iterdir())
+    capsys.readouterr()
+    main(["fit", str(stochastic), "--out", str(out), *SHORT])
+    line = capsys.readouterr().err
+    assert "near-zero-variance direction" in line and "--allow-degenerate" in line
+
+
+def test_allow_degenerate_writes_the_diagnosis(stochastic, tmp_path, capsys):
+    out = tmp_path / "fit.npz"
+    capsys.readouterr()
+    assert main(["fit", str(stochastic), "--out", str(out), "--allow-degenerate", *SHORT]) == 0
+    printed = capsys.readouterr()
+    assert printed.err == ""
+    assert printed.out.splitlines()[0].startswith("wrote ")
+    assert printed.out.splitlines()[1].startswith("DEGENERATE fit, written because of")
+    with np.load(out) as f:
+        assert f["degenerate"].item() is True
+        info = json.loads(f["info_json"].item())
+    assert info["degenerate"] is True and "no_null_direction" in info["diagnosis"]["fired"]
+    assert info["diagnosis"]["thresholds"]["do_null_rtol"] == 0.02
+    assert info["diagnosis"]["message"] in printed.out
+
+
+def test_bootstrap_summary_and_output_file(data, tmp_path, capsys):
+    out = tmp_path / "fit.npz"
+    capsys.readouterr()
+    args = ["fit", str(data), "--estimator", "subspace", "--out", str(out), "--bootstrap", "4"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "bootstrap: 4 resamples (i.i.d. rows within each environment, seed 0)" in printed
+    assert "4 fitted, 0 failed" in printed and "full-data target matrix in 4/4" in printed
+    assert "DEGENERATE" not in printed
+    with np.load(out) as f:
+        info = json.loads(f["info_json"].item())
+        assert f["degenerate"].item() is False
+    boot = info["bootstrap"]
+    assert boot["fitted"] == 4 and boot["failed"] == 0 and boot["mcc_min"] > 0.999
+    assert np.shape(boot["target_frequency"]) == (3, 3) and boot["same_targets_share"] == 1.0
+    assert info["diagnosis"]["fired"] == [] and info["degenerate"] is False
+    assert main([*args, "--block", "100", "--seed", "1"]) == 0
+    assert "moving blocks of 100" in capsys.readouterr().out
 
 
 def test_not_identifiable_is_one_line(data, tmp_path, capsys, monkeypatch):
@@ -241,6 +306,9 @@ def test_real_entry_point_and_help(data, tmp_path):
         "--set",
         "--env-column",
         "--observational-env",
+        "--allow-degenerate",
+        "--bootstrap",
+        "--block",
         "--cache-dir",
         "--no-cache",
         "MNCRL_CACHE_DIR",

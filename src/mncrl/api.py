@@ -11,6 +11,12 @@
 Without ``latent_dim`` the latent dimension is estimated as the numerical rank of the pooled
 covariance (:func:`estimate_latent_dim`) and reported in ``Fit.info["latent_dim"]``.
 Every problem with the input raises :class:`~mncrl.errors.MncrlError` with one clear message.
+
+Every fit is diagnosed (:mod:`mncrl.degeneracy`): ``Fit.info["degenerate"]`` (bool) and
+``Fit.info["diagnosis"]`` (the numbers, as a JSON-able dict); a degenerate fit raises
+:class:`~mncrl.errors.DegenerateFitError` unless ``allow_degenerate=True``. ``bootstrap=B``
+refits B resamples of the rows (:mod:`mncrl.bootstrap`) and reports the stability of the
+recovered latents and targets in ``Fit.info["bootstrap"]``.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import inspect
 import numpy as np
 
 from mncrl import estimators as registry
+from mncrl.degeneracy import DO_DESIGN_ESTIMATORS, diagnose, env_moments
 from mncrl.environments import (
     RANK_TOL,
     as_environments,
@@ -27,7 +34,7 @@ from mncrl.environments import (
     estimate_latent_dim,
     split_by_env,
 )
-from mncrl.errors import DataError, MncrlError
+from mncrl.errors import DataError, DegenerateFitError, MncrlError
 from mncrl.estimators.base import Fit
 from mncrl.threads import single_threaded_blas
 
@@ -41,6 +48,9 @@ def fit(
     *,
     observational=None,
     progress: bool = False,
+    allow_degenerate: bool = False,
+    bootstrap: int = 0,
+    block: int | None = None,
     **overrides,
 ) -> Fit:
     """Fit ``estimator`` to multi-environment data; see the module docstring for ``data``.
@@ -48,11 +58,21 @@ def fit(
     ``preset`` selects a named hyper-parameter set (the estimator's default when None);
     ``overrides`` replace single hyper-parameters. ``progress`` shows a progress bar (for
     estimators that support one). Returns a :class:`~mncrl.estimators.base.Fit` whose
-    ``info`` also records estimator, preset, seed, latent_dim and the observational
-    environments that were set aside.
+    ``info`` also records estimator, preset, seed, latent_dim, the observational
+    environments that were set aside, ``degenerate`` and ``diagnosis``
+    (:func:`mncrl.degeneracy.diagnose`).
+
+    A degenerate fit raises :class:`~mncrl.errors.DegenerateFitError` (carrying the diagnosis
+    and the fit) unless ``allow_degenerate``. ``bootstrap=B`` > 0 refits B resamples of the
+    rows within each environment (moving blocks of ``block`` rows when given, for
+    time-ordered rows; observational rows the estimator uses are resampled too), with the same
+    hyper-parameters, seed and latent dimension, resampling streams from
+    ``numpy.random.SeedSequence(seed)``; the summary is ``info["bootstrap"]``
+    (:mod:`mncrl.bootstrap`). The returned W and targets are those of the full data.
     """
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise MncrlError(f"seed must be a non-negative integer, got {seed!r}")
+    resamples = _check_bootstrap(bootstrap, block)
     est, preset_name, params = registry.resolve(estimator, preset, overrides)
     envs, obs, obs_envs = as_environments(data, observational)
     blocks, m = check_envs(envs, latent_dim)
@@ -60,17 +80,30 @@ def fit(
     d = estimate_latent_dim(blocks) if estimated else int(latent_dim)
     kwargs = dict(params)
     accepted = inspect.signature(est.fit).parameters
-    if obs is not None and est.needs_observational:
+    uses_obs = obs is not None and est.needs_observational
+    if uses_obs:
         obs = np.asarray(obs)
         if obs.ndim != 2 or obs.shape[1] != m or not np.isfinite(obs).all():
             raise DataError(f"observational data must be a finite (n x {m}) array")
-        kwargs["observational"] = obs
-    if "progress" in accepted:
-        kwargs["progress"] = progress
-    try:
-        result = est.fit(blocks, seed=int(seed), latent_dim=d, **kwargs)
-    except TypeError as exc:  # a hyper-parameter the estimator does not take
-        raise MncrlError(f"{estimator}: {exc}") from None
+    if resamples:  # before the fit: a bad block length must not cost one
+        from mncrl.bootstrap import bootstrap as run_bootstrap
+        from mncrl.bootstrap import check_block
+
+        check_block(block, [len(b) for b in blocks] + ([len(obs)] if uses_obs else []))
+
+    def refit(env_blocks, observational_rows=None, show_progress=False):
+        extra = {"observational": observational_rows} if uses_obs else {}
+        if "progress" in accepted:
+            extra["progress"] = show_progress
+        try:
+            return est.fit(env_blocks, seed=int(seed), latent_dim=d, **kwargs, **extra)
+        except TypeError as exc:  # a hyper-parameter the estimator does not take
+            raise MncrlError(f"{estimator}: {exc}") from None
+
+    result = refit(blocks, obs, progress)
+    diagnosis = diagnose(
+        result.unmixing, env_moments(blocks), do_design=est.name in DO_DESIGN_ESTIMATORS
+    )
     info = {
         **result.info,
         "estimator": est.name,
@@ -79,8 +112,44 @@ def fit(
         "latent_dim": d,
         "latent_dim_estimated": estimated,
         "observational_envs": obs_envs,
+        "degenerate": diagnosis.degenerate,
+        "diagnosis": diagnosis.to_dict(),
     }
-    return Fit(unmixing=result.unmixing, targets=result.targets, info=info)
+    out = Fit(unmixing=result.unmixing, targets=result.targets, info=info)
+    if diagnosis.degenerate and not allow_degenerate:
+        raise DegenerateFitError(
+            f"{est.name}: {diagnosis.message()}; pass allow_degenerate=True to get it anyway",
+            diagnosis=diagnosis,
+            fit=out,
+        )
+    if resamples:
+        if uses_obs:  # observational rows are resampled like one more environment
+            boot = run_bootstrap(
+                [*blocks, obs],
+                lambda sample: refit(sample[:-1], sample[-1]),
+                out,
+                resamples,
+                seed=int(seed),
+                block=block,
+            )
+        else:
+            boot = run_bootstrap(blocks, refit, out, resamples, seed=int(seed), block=block)
+        info["bootstrap"] = boot.to_dict()
+    return out
+
+
+def _check_bootstrap(bootstrap, block) -> int:
+    """The number of resamples (MncrlError unless an integer >= 0; ``block`` needs one)."""
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int | np.integer) or bootstrap < 0:
+        raise MncrlError(
+            f"bootstrap must be the number of resamples, an integer >= 0, got {bootstrap!r}"
+        )
+    if block is not None:
+        if not bootstrap:
+            raise MncrlError("block (the bootstrap's block length) needs bootstrap > 0")
+        if isinstance(block, bool) or not isinstance(block, int | np.integer) or block < 1:
+            raise MncrlError(f"block must be a positive integer, got {block!r}")
+    return int(bootstrap)
 
 
 def fit_many(

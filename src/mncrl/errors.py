@@ -28,3 +28,18 @@ class NotIdentifiableError(MncrlError):
         super().__init__(message)
         self.targets = targets
         self.unseparated = tuple(unseparated)
+
+
+class DegenerateFitError(MncrlError):
+    """A fit that is no answer: nearly collinear or collapsed recovered latents, or data
+    without the near-zero-variance directions a do-intervention estimator needs
+    (:mod:`mncrl.degeneracy`).
+
+    ``diagnosis`` holds the :class:`~mncrl.degeneracy.Diagnosis` (numbers, thresholds, which
+    checks fired) and ``fit`` the degenerate fit itself, for inspection.
+    """
+
+    def __init__(self, message: str, *, diagnosis=None, fit=None):
+        super().__init__(message)
+        self.diagnosis = diagnosis
+        self.fit = fit

@@ -2,9 +2,12 @@
 
 Writes OUT.npz atomically (nothing on error) with ``W`` (m x d), ``Zhat`` (n x d, the rows of
 DATA in their order, float32 for float32 data), ``targets`` (K x d bool, when the estimator
-reports them) and provenance: ``estimator``, ``preset``, ``seed``, ``latent_dim`` and
-``info_json`` (hyper-parameters, losses, timings, ... as JSON). Compiled XLA programs are
-kept in a persistent cache (:mod:`mncrl.cache`; ``--cache-dir``, ``--no-cache``).
+reports them), ``degenerate`` (bool) and provenance: ``estimator``, ``preset``, ``seed``,
+``latent_dim`` and ``info_json`` (hyper-parameters, losses, timings, the degeneracy
+diagnosis, the bootstrap summary, ... as JSON). A degenerate fit (:mod:`mncrl.degeneracy`) is
+an error unless ``--allow-degenerate``; ``--bootstrap B [--block L]`` refits B resamples
+(:mod:`mncrl.bootstrap`). Compiled XLA programs are kept in a persistent cache
+(:mod:`mncrl.cache`; ``--cache-dir``, ``--no-cache``).
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ def add_parser(subparsers) -> None:
         epilog="Examples: mncrl fit data.npz --out fit.npz ; "
         "mncrl fit data.npz --estimator sparse-variance --preset paper --seed 3 "
         "--out fit.npz ; mncrl fit data.csv --estimator icrl --latent-dim 5 --out f.npz ; "
-        "mncrl fit data.npz --set mode=moments --set restarts=16 --out fit.npz. "
+        "mncrl fit data.npz --set mode=moments --set restarts=16 --out fit.npz ; "
+        "mncrl fit data.npz --estimator subspace --bootstrap 100 --out fit.npz. "
         "Presets and hyper-parameters: docs/estimators.md.",
     )
     p.add_argument(
@@ -97,6 +101,28 @@ def add_parser(subparsers) -> None:
         help="treat environment K as observational (repeatable), in addition to "
         "all-False target rows in DATA",
     )
+    p.add_argument(
+        "--allow-degenerate",
+        action="store_true",
+        help="write a degenerate fit (nearly collinear or collapsed recovered latents, or, "
+        "for sparse-variance and subspace, no environment with a near-zero-variance "
+        "direction) with its diagnosis instead of failing [off: one error line, exit 2]",
+    )
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=0,
+        metavar="B",
+        help="refit B resamples of the rows within each environment and report how stable "
+        "each recovered latent (|corr| with the full-data fit) and the targets are [0: off]",
+    )
+    p.add_argument(
+        "--block",
+        type=int,
+        metavar="L",
+        help="moving-block bootstrap with blocks of L consecutive rows (rows ordered in "
+        "time) [i.i.d. rows]",
+    )
     caching = p.add_mutually_exclusive_group()
     caching.add_argument(
         "--cache-dir",
@@ -150,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
 
     from mncrl import api, cache, estimators
     from mncrl.data import atomic_write, load
+    from mncrl.errors import DegenerateFitError
 
     out = Path(args.out)
     if out.suffix.lower() != ".npz":
@@ -158,6 +185,14 @@ def run(args: argparse.Namespace) -> int:
         raise MncrlError(f"--out {out} is a directory")
     if args.seed < 0:
         raise MncrlError(f"--seed must be a non-negative integer, got {args.seed}")
+    if args.bootstrap < 0:
+        raise MncrlError(f"--bootstrap must be an integer >= 0, got {args.bootstrap}")
+    if args.block is not None and (args.block < 1 or not args.bootstrap):
+        raise MncrlError(
+            f"--block must be a positive integer, got {args.block}"
+            if args.block < 1
+            else "--block needs --bootstrap B"
+        )
     overrides = parse_overrides(args.overrides)
     # DATA is read (decompression and checks release the GIL) while the estimator's libraries
     # import; no ground truth (Z, L) is read: targets only mark observational environments
@@ -181,16 +216,27 @@ def run(args: argparse.Namespace) -> int:
         rows = [blocks[k] for k in sorted(obs)]
         observational = rows[0] if len(rows) == 1 else np.concatenate(rows)
 
-    result = api.fit(
-        interventional,
-        est.name,
-        args.preset,
-        args.latent_dim,
-        args.seed,
-        observational=observational,
-        progress=sys.stderr.isatty(),
-        **overrides,
-    )
+    try:
+        result = api.fit(
+            interventional,
+            est.name,
+            args.preset,
+            args.latent_dim,
+            args.seed,
+            observational=observational,
+            progress=sys.stderr.isatty(),
+            allow_degenerate=args.allow_degenerate,
+            bootstrap=args.bootstrap,
+            block=args.block,
+            **overrides,
+        )
+    except DegenerateFitError as exc:
+        raise DegenerateFitError(
+            f"{est.name}: {exc.diagnosis.message()}; nothing written (--allow-degenerate "
+            f"writes it with the diagnosis)",
+            diagnosis=exc.diagnosis,
+            fit=exc.fit,
+        ) from None
     Zhat = api.unmix(X, result.unmixing)
     info = {**result.info, "observational_envs": sorted(obs), "data": str(args.data)}
     arrays = {
@@ -200,6 +246,7 @@ def run(args: argparse.Namespace) -> int:
         "preset": np.array(str(preset)),
         "seed": np.array(args.seed),
         "latent_dim": np.array(int(result.unmixing.shape[1])),
+        "degenerate": np.array(bool(info["degenerate"])),
         "info_json": np.array(json.dumps(info, default=_jsonable)),
     }
     if result.targets is not None:
@@ -215,6 +262,15 @@ def run(args: argparse.Namespace) -> int:
         f"{Zhat.shape[0]}x{Zhat.shape[1]}, estimator={est.name}, preset={preset}, "
         f"seed={args.seed}"
     )
+    if info["degenerate"]:
+        print(
+            f"DEGENERATE fit, written because of --allow-degenerate (see info_json "
+            f"'diagnosis'): {info['diagnosis']['message']}"
+        )
+    if "bootstrap" in info:
+        from mncrl.bootstrap import table
+
+        print(table(info["bootstrap"]))
     return 0
 
 
