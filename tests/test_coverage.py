@@ -566,7 +566,9 @@ def test_latent_recovery():
     M[1, 0] = M[2, 0] = 1.0
     rec = metrics.latent_recovery(L, np.linalg.solve(L, M), 0.01)
     assert rec.tolist() == [True, False, True, True]
-    best, terms = metrics.column_terms(L, np.linalg.solve(L, M))
+    # in latents of unit scale the mixed estimate's column term is exactly (1 + 1) / 1 - 1
+    # over d - 1 = 3
+    best, terms = metrics.column_terms(L, np.linalg.solve(L, M), latent_scale=np.ones(4))
     assert terms[0] == pytest.approx(1 / 3) and terms[1:] == pytest.approx(0, abs=1e-9)
     assert best.tolist()[1:] == [3, 0, 2]
 

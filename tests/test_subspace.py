@@ -118,7 +118,85 @@ def test_tall_noisy_and_float64(design, case):
         _assert_recovered(ds, fit)
         assert fit.unmixing.shape == (kw.get("m", 6), 6)
         assert fit.info["reduced"] is ("tall" in case)
-        assert fit.info["regime"] == ("noiseless" if case == "float64" else "noisy")
+        noise = fit.info["observation_noise"]
+        if case == "float64":  # no floor but the numerical one
+            assert fit.info["regime"] == "noiseless" and noise is None
+        elif case == "tall":  # float32 rounding only: below the per-coordinate noise model
+            assert fit.info["regime"] == "noisy" and noise is None
+        elif case == "tall+noise":  # m > d: factor analysis, unit noise floor
+            assert fit.info["regime"] == "calibrated"
+            assert noise["method"] == "multi-group factor analysis" and noise["converged"]
+        else:  # m = d: noise from the zero-variance equations, refined to convergence
+            assert fit.info["regime"] == "noisy"
+            assert noise["method"] == "zero-variance equations" and noise["converged"]
+            assert fit.info["noise_refinement"].startswith("converged")
+
+
+def _raw_units(envs, seed, lo=-3.0, hi=3.0):
+    """Every column multiplied by its own factor 10^U[lo, hi] (deterministic in seed)."""
+    f = 10 ** np.random.default_rng(seed).uniform(lo, hi, envs[0].shape[1])
+    return [X.astype(np.float64) * f for X in envs], f
+
+
+def _latent_corr(A, B):
+    """|corr| of matched columns of two latent estimates (same rows)."""
+    C = metrics.abs_correlations(A, B)
+    rows, cols = metrics.matching(C)
+    return C[rows, cols]
+
+
+@pytest.mark.parametrize("m", [5, 8])
+@pytest.mark.parametrize("noise", [0.0, 0.01])
+def test_units_do_not_matter(m, noise):
+    """Each column of X times any factor in 10^[-3, 3]: the same latents (up to scale and sign)
+    and the same targets, without and with per-sensor noise, m = d and m > d."""
+    for seed in range(3):
+        ds, envs = _simulate(
+            seed,
+            d=5,
+            m=m,
+            n=4000,
+            design="leave-one-out",
+            mixing="gaussian",
+            dtype="float64",
+            obs_noise_relative=noise,
+        )
+        a = subspace.fit(envs, latent_dim=5)
+        scaled, f = _raw_units(envs, seed)
+        b = subspace.fit(scaled, latent_dim=5)
+        assert np.array_equal(a.targets, b.targets)
+        X = np.concatenate([e.astype(np.float64) for e in envs])
+        corr = _latent_corr(X @ a.unmixing, (X * f) @ b.unmixing)
+        assert corr.min() >= 1 - 1e-6, corr
+
+
+@pytest.mark.parametrize("m", [5, 7])
+@pytest.mark.parametrize("design", ["leave-one-out", "separating"])
+def test_per_sensor_noise_in_raw_units(m, design):
+    """1% noise per sensor (sd = 1% of that sensor's spread, so a different variance per
+    coordinate) in raw units spanning six orders of magnitude: recovered, and the noise
+    variances estimated (factor analysis for m > d, zero-variance equations for m = d)."""
+    for seed in range(3):
+        ds, envs = _simulate(
+            seed,
+            d=5,
+            m=m,
+            n=8000,
+            design=design,
+            mixing="gaussian",
+            dtype="float64",
+            obs_noise_relative=0.01,
+        )
+        scaled, f = _raw_units(envs, seed)
+        fit = subspace.fit(scaled, latent_dim=5)
+        Zhat = api.unmix(ds.X.astype(np.float64) * f, fit.unmixing)
+        assert metrics.mcc(ds.Z, Zhat) >= 0.99
+        keep = ds.targets.any(axis=1)
+        perm = metrics.matching_from_latents(ds.Z, Zhat)
+        assert metrics.target_f1(ds.targets[keep], fit.targets[keep], perm) == 1.0
+        noise = fit.info["observation_noise"]
+        true_sd = 0.01 * np.concatenate([e.astype(np.float64) for e in envs]).std(axis=0) * f
+        np.testing.assert_allclose(np.asarray(noise["psi"]), true_sd**2, rtol=0.15)
 
 
 def test_exact_on_noiseless_float64():

@@ -42,6 +42,12 @@ import numpy as np
 from mncrl.errors import DataError, MncrlError, NotIdentifiableError
 from mncrl.estimators.base import Estimator, Fit
 from mncrl.interventions import assumption4
+from mncrl.observation_noise import (
+    NoiseEstimate,
+    factor_analysis,
+    scaled_signal_basis,
+    zero_variance_estimate,
+)
 
 DEFAULTS: dict = {
     # Eigenvalues below floor_rtol x (largest eigenvalue) are numerically zero (just above the
@@ -58,7 +64,27 @@ DEFAULTS: dict = {
     "noise_var": None,
     # Rows per environment used by the pilot (whitening and, for m > d, PCA).
     "pilot_rows": 4096,
+    # Observation-noise model when m > d: "auto" estimates a variance per observed coordinate
+    # (multi-group factor analysis, mncrl.observation_noise) when the pilot shows noise above
+    # NOISE_RTOL, "isotropic" assumes one variance for all coordinates (PCA).
+    "noise_model": "auto",
 }
+
+NOISE_MODELS = ("auto", "isotropic")
+# Noise is "present" when the pilot's discarded eigenvalues (m > d), on the correlation scale,
+# exceed this (noise sd above ~1e-5 of a coordinate's spread; float32 rounding stays below).
+NOISE_RTOL = 1e-10
+# A calibrated floor (unit noise) ends at this multiple of the Marchenko-Pastur edge.
+FLOOR_MARGIN = 1.2
+# m = d with noise: at most this many rounds of (noise from the zero-variance equations of the
+# estimated latents, refit); stop when the targets repeat and psi moves less than REFINE_RTOL.
+REFINE_ROUNDS = 5
+# m = d: a floor without a null_gap-clean gap is still used (and reported ambiguous) when its
+# gap exceeds TENTATIVE_GAP and its directions have variance below TENTATIVE_LEVEL of their
+# pooled variance (noise sd below ~30% of that direction's pooled sd).
+TENTATIVE_GAP = 10.0
+TENTATIVE_LEVEL = 0.1
+REFINE_RTOL = 1e-3
 
 PRESETS: dict[str, dict] = {"default": dict(DEFAULTS)}
 
@@ -76,7 +102,10 @@ class Moments:
     rows per environment. ``basis`` (m x d, orthonormal) spans the signal subspace and
     ``transform = basis @ orth``: orthonormal coordinates x @ basis become whitened ones by a
     right product with ``orth`` (d x d). ``pca_noise`` is the mean eigenvalue the pilot PCA
-    discarded (an estimate of the observation-noise variance) when m > d, else None.
+    discarded (an estimate of the observation-noise variance) when m > d, else None. With a
+    per-coordinate noise model (``noise`` set) the orthonormal coordinates are those of
+    X diag(psi)^(-1/2) projected on the signal subspace, where the noise is isotropic with
+    variance ``pca_noise`` = 1, and ``basis`` (m x d, not orthonormal) maps X there.
     """
 
     covs: np.ndarray
@@ -85,6 +114,8 @@ class Moments:
     basis: np.ndarray
     orth: np.ndarray
     pca_noise: float | None
+    noise: NoiseEstimate | None = None
+    calibrated: bool = False  # noise exactly 1 in orthonormal coordinates: no gap search
 
 
 def _centred_cov(X: np.ndarray, shift: np.ndarray, T: np.ndarray) -> np.ndarray:
@@ -125,21 +156,44 @@ def _sym_power(S: np.ndarray, power: float, floor_rtol: float) -> np.ndarray:
     return (evecs * evals**power) @ evecs.T
 
 
+def _heteroscedastic(envs, means, counts, d: int, floor_rtol: float) -> Moments:
+    """Moments under per-coordinate noise: full covariances, factor analysis for psi, then the
+    signal subspace in noise-scaled coordinates (noise variance 1 there) and its whitening."""
+    m = envs[0].shape[1]
+    full = np.stack([_centred_cov(X, mu, np.eye(m)) for X, mu in zip(envs, means, strict=True)])
+    bad = np.flatnonzero(~np.isfinite(full).all(axis=(1, 2)))
+    if bad.size:
+        raise DataError(f"subspace: environment {int(bad[0])} contains NaN/Inf values")
+    noise = factor_analysis(full, counts, d)
+    pool = pooled(full, counts)
+    basis = scaled_signal_basis(pool, noise.psi, d)
+    orth = _sym_power(basis.T @ pool @ basis, -0.5, floor_rtol)
+    transform = basis @ orth
+    covs = transform.T @ full @ transform
+    return Moments(covs, counts, transform, basis, orth, 1.0, noise, calibrated=True)
+
+
 def moments(
     envs: list[np.ndarray],
     latent_dim: int | None,
     *,
     pilot_rows: int = 4096,
     floor_rtol: float = 1e-14,
+    noise_model: str = "auto",
 ) -> Moments:
     """Pilot (signal subspace + whitening) and one chunked pass of whitened covariances.
 
-    ``latent_dim`` None: the numerical rank of the pilot covariance (eigenvalues above
-    1e4 x floor_rtol x the largest).
+    ``latent_dim`` None: the numerical rank of the pilot covariance on the correlation scale
+    (eigenvalues above 1e4 x floor_rtol x the largest). With m > d, ``noise_model`` "auto" and noise in the
+    pilot, the per-coordinate noise variances are estimated (:func:`_heteroscedastic`).
     """
     P0, means = _pilot(envs, pilot_rows)
     m = P0.shape[0]
-    evals, evecs = np.linalg.eigh(P0)
+    # standardised coordinates (unit-free): every decision below is the same whatever units
+    # each column of X is recorded in; a constant column keeps scale 1
+    sd = np.sqrt(np.diag(P0))
+    sd = np.where(sd > 0, sd, 1.0)
+    evals, evecs = np.linalg.eigh(P0 / np.outer(sd, sd))
     evals, evecs = evals[::-1], evecs[:, ::-1]
     if latent_dim is None:
         d = int(np.sum(evals > 1e4 * floor_rtol * max(evals[0], 0.0)))
@@ -154,7 +208,11 @@ def moments(
             f"in any environment (every environment intervenes on it, or latent_dim is too "
             f"large), so it cannot be recovered"
         )
-    basis = evecs[:, :d] if d < m else np.eye(m)
+    counts = np.asarray([X.shape[0] for X in envs], dtype=np.int64)
+    if d < m and noise_model == "auto" and np.mean(evals[d:]) > NOISE_RTOL:
+        return _heteroscedastic(envs, means, counts, d, floor_rtol)
+    # "orthonormal" coordinates: principal coordinates of the standardised X
+    basis = (evecs[:, :d] if d < m else np.eye(m)) / sd[:, None]
     pca_noise = float(np.mean(evals[d:])) if d < m else None
     orth = _sym_power(basis.T @ P0 @ basis, -0.5, floor_rtol)
     transform = basis @ orth
@@ -162,7 +220,6 @@ def moments(
     bad = np.flatnonzero(~np.isfinite(covs).all(axis=(1, 2)))
     if bad.size:
         raise DataError(f"subspace: environment {int(bad[0])} contains NaN/Inf values")
-    counts = np.asarray([X.shape[0] for X in envs], dtype=np.int64)
     return Moments(covs, counts, transform, basis, orth, pca_noise)
 
 
@@ -184,7 +241,7 @@ class Floor:
     ``threshold`` is zero variance; ``top`` is the largest eigenvalue of the floor cluster.
     """
 
-    regime: str  # "noiseless" (whitened) or "noisy" (orthonormal)
+    regime: str  # "noiseless" (whitened), "noisy" or "calibrated" (orthonormal)
     covs: np.ndarray  # K x d x d
     to_orth: np.ndarray  # d x d
     threshold: float
@@ -194,6 +251,7 @@ class Floor:
     noise_var: float  # estimated observation-noise variance (0 when numerical)
     dims: np.ndarray  # (K,) zero-variance dimensions per environment
     env_gaps: np.ndarray  # (K,) lambda_{n_k+1} / lambda_{n_k} per environment
+    ambiguous: bool = False  # calibrated floor: gap above it below null_gap (a diagnostic)
 
 
 def floor_split(spectra: np.ndarray, floor_rtol: float, null_gap: float):
@@ -247,8 +305,15 @@ def noise_floor(
     null_gap: float,
     floor_spread: float,
     noise_var: float | None,
+    tentative: bool = False,
 ) -> Floor:
-    """Decide the regime and the zero-variance threshold (see the module docstring)."""
+    """Decide the regime and the zero-variance threshold (see the module docstring).
+
+    ``tentative`` (m = d in standardised coordinates, before and during the noise refinement
+    of :func:`refine_noise`): a floor without a clean gap (first ratio > TENTATIVE_GAP instead
+    of ``null_gap``, any spread) is used and marked ambiguous instead of refused, provided
+    its directions are exactly those with whitened variance (variance relative to the pooled
+    one) below TENTATIVE_LEVEL."""
     orth_inv = np.linalg.inv(orth)  # x_orth = x_white @ orth_inv
     covs_o = orth_inv.T @ covs_white @ orth_inv
     ev_w = np.linalg.eigvalsh(covs_white)
@@ -271,11 +336,24 @@ def noise_floor(
             _env_gaps(ev_w, dims, clamp, threshold),
         )
     split = floor_split(ev_o, floor_rtol, null_gap)
+    ambiguous = False
+    if split is None and tentative:
+        split = floor_split(ev_o, floor_rtol, TENTATIVE_GAP)
+        ambiguous = True
+        # accepted only if it is the set of directions whose variance is below
+        # TENTATIVE_LEVEL of their pooled variance (whitened eigenvalues): a floor of
+        # zero-variance directions, not the small end of an environment's signal
+        if split is not None and not np.array_equal(
+            np.sum(ev_o <= split[0], axis=1), np.sum(ev_w <= TENTATIVE_LEVEL, axis=1)
+        ):
+            split = None
     if split is None:
         raise _no_floor(*ev_o.shape)
     threshold, top, gap, bottom, clamp = split
     spread = top / bottom
-    if spread > max(floor_spread, gap / null_gap):
+    if spread > max(floor_spread, gap / null_gap) and tentative:
+        ambiguous = True
+    elif spread > max(floor_spread, gap / null_gap):
         raise NotIdentifiableError(
             f"no clean noise floor: the smallest eigenvalues of the environment covariances "
             f"spread over a factor {spread:.3g} below the first gap (ratio {gap:.3g}), more than "
@@ -286,7 +364,11 @@ def noise_floor(
     if dims.sum() == 0:
         raise _no_floor(*ev_o.shape)
     noise = float(np.median(ev_o[ev_o <= threshold]))
-    if known and not (noise_var / floor_spread <= noise <= noise_var * floor_spread):
+    if (
+        known
+        and not tentative
+        and not (noise_var / floor_spread <= noise <= noise_var * floor_spread)
+    ):
         raise NotIdentifiableError(
             f"the zero-variance eigenvalues (median {noise:.3g}) do not match the observation "
             f"noise variance {noise_var:.3g}: the floor cannot be located"
@@ -302,6 +384,41 @@ def noise_floor(
         noise,
         dims,
         _env_gaps(ev_o, dims, clamp, threshold),
+        ambiguous=ambiguous,
+    )
+
+
+def calibrated_floor(
+    covs_white: np.ndarray, orth: np.ndarray, counts: np.ndarray, *, null_gap: float
+) -> Floor:
+    """The floor when the noise is known to be isotropic with variance 1 in orthonormal
+    coordinates (per-coordinate noise estimated and scaled out): a zero-variance direction's
+    sample variance stays below the Marchenko-Pastur edge (1 + sqrt(d / n))^2 of pure noise
+    (n the smallest environment), times FLOOR_MARGIN. No gap search: a floor whose gap to the
+    signal is below ``null_gap`` is used anyway and reported as ambiguous."""
+    orth_inv = np.linalg.inv(orth)
+    covs_o = orth_inv.T @ covs_white @ orth_inv
+    ev_o = np.linalg.eigvalsh(covs_o)
+    K, d = ev_o.shape
+    threshold = (1.0 + np.sqrt(d / float(np.min(counts)))) ** 2 * FLOOR_MARGIN
+    dims = np.sum(ev_o <= threshold, axis=1)
+    if dims.sum() == 0:
+        raise _no_floor(K, d)
+    below, above = ev_o[ev_o <= threshold], ev_o[ev_o > threshold]
+    top = float(below.max())
+    gap = float(above.min()) / top if above.size else np.inf
+    return Floor(
+        "calibrated",
+        covs_o,
+        np.eye(d),
+        float(threshold),
+        top,
+        gap,
+        top / max(float(below.min()), np.finfo(float).tiny),
+        float(np.median(below)),
+        dims,
+        _env_gaps(ev_o, dims, np.finfo(float).tiny, float(threshold)),
+        ambiguous=gap < null_gap,
     )
 
 
@@ -464,6 +581,11 @@ def check_hparams(hparams: dict) -> dict:
         raise MncrlError(f"subspace: noise_var must be >= 0 or None, got {hp['noise_var']}")
     if int(hp["pilot_rows"]) < 2:
         raise MncrlError(f"subspace: pilot_rows must be >= 2, got {hp['pilot_rows']}")
+    if hp["noise_model"] not in NOISE_MODELS:
+        raise MncrlError(
+            f"subspace: noise_model must be one of {', '.join(NOISE_MODELS)}, got "
+            f"{hp['noise_model']!r}"
+        )
     return hp
 
 
@@ -485,13 +607,71 @@ def fit(
     envs = _check_envs(envs)
     with single_threaded_blas():
         mom = moments(
-            envs, latent_dim, pilot_rows=int(hp["pilot_rows"]), floor_rtol=hp["floor_rtol"]
+            envs,
+            latent_dim,
+            pilot_rows=int(hp["pilot_rows"]),
+            floor_rtol=hp["floor_rtol"],
+            noise_model=hp["noise_model"],
         )
         t1 = time.perf_counter()
         result = fit_moments(mom, **hp)
+        if _refinable(mom, result):
+            result = refine_noise(mom, result, hp)
     result.info["timings"]["moments"] = t1 - t0
     result.info["timings"]["total"] = time.perf_counter() - t0
     return result
+
+
+def _refinable(mom: Moments, first: Fit) -> bool:
+    """m = d, no per-coordinate model yet, and a noise floor above NOISE_RTOL (standardised
+    coordinates: relative to each coordinate's pooled variance)."""
+    return (
+        mom.noise is None
+        and mom.basis.shape[0] == mom.basis.shape[1]
+        and first.info["regime"] == "noisy"
+        and first.info["noise_var"] > NOISE_RTOL
+        and int(first.targets.sum()) >= mom.basis.shape[0]
+    )
+
+
+def _rescaled(mom: Moments, full: np.ndarray, noise: NoiseEstimate, floor_rtol: float):
+    """Moments in coordinates X diag(psi)^(-1/2) (m = d), from the covariances of X."""
+    basis = np.diag(1.0 / np.sqrt(noise.psi))
+    orth = _sym_power(basis.T @ pooled(full, mom.counts) @ basis, -0.5, floor_rtol)
+    transform = basis @ orth
+    covs = transform.T @ full @ transform
+    return Moments(covs, mom.counts, transform, basis, orth, None, noise)
+
+
+def refine_noise(mom: Moments, first: Fit, hp: dict) -> Fit:
+    """m = d with observation noise: covariances alone cannot tell per-coordinate noise from
+    signal, the do-interventions can. Each round estimates psi from the zero-variance
+    equations of the current latents and targets (w_j^T S_k w_j = sum_i w_ij^2 psi_i wherever
+    environment k intervenes on latent j), rescales X to unit noise and refits with the
+    floor found by the gap search again; it stops when the targets repeat and psi settles.
+    A round that fails (the rescaled data do not separate the latents) ends the refinement:
+    the last fit is returned with the reason in ``info["noise_refinement"]``."""
+    t_inv = np.linalg.inv(mom.transform)
+    full = t_inv.T @ mom.covs @ t_inv  # covariances of X (m = d)
+    fit, psi, status = first, None, "not converged"
+    for rounds in range(1, REFINE_ROUNDS + 1):
+        noise = zero_variance_estimate(
+            full, mom.counts, fit.unmixing, fit.targets, rounds=rounds, converged=False
+        )
+        settled = psi is not None and np.max(np.abs(noise.psi / psi - 1)) < REFINE_RTOL
+        try:
+            new = fit_moments(_rescaled(mom, full, noise, hp["floor_rtol"]), **hp)
+        except NotIdentifiableError as exc:
+            status = f"round {rounds} failed, the previous fit is kept: {exc}"
+            break
+        same = np.array_equal(new.targets, fit.targets)
+        fit, psi = new, noise.psi
+        if settled and same:
+            fit.info["observation_noise"]["converged"] = True
+            status = f"converged in {rounds} rounds"
+            break
+    fit.info["noise_refinement"] = status
+    return fit
 
 
 def fit_moments(mom: Moments, **hparams) -> Fit:
@@ -503,15 +683,18 @@ def fit_moments(mom: Moments, **hparams) -> Fit:
     rewhite = _sym_power(pooled(mom.covs, mom.counts), -0.5, hp["floor_rtol"])
     covs = rewhite @ mom.covs @ rewhite
     orth = mom.orth @ rewhite
-    noise_var = hp["noise_var"] if hp["noise_var"] is not None else mom.pca_noise
-    floor = noise_floor(
-        covs,
-        orth,
-        floor_rtol=hp["floor_rtol"],
-        null_gap=hp["null_gap"],
-        floor_spread=hp["floor_spread"],
-        noise_var=noise_var,
-    )
+    if mom.calibrated:
+        floor = calibrated_floor(covs, orth, mom.counts, null_gap=hp["null_gap"])
+    else:
+        floor = noise_floor(
+            covs,
+            orth,
+            floor_rtol=hp["floor_rtol"],
+            null_gap=hp["null_gap"],
+            floor_spread=hp["floor_spread"],
+            noise_var=mom.pca_noise if hp["noise_var"] is None else hp["noise_var"],
+            tentative=mom.noise is not None or mom.basis.shape[0] == d,
+        )
     t1 = time.perf_counter()
     blocks, acc, rej = find_blocks(floor)
     t2 = time.perf_counter()
@@ -524,8 +707,11 @@ def fit_moments(mom: Moments, **hparams) -> Fit:
         "reduced": mom.basis.shape[0] > d,
         "regime": floor.regime,
         "noise_var": floor.noise_var,
+        "noise_model": "per-coordinate" if mom.noise else "isotropic",
+        "observation_noise": mom.noise.to_info() if mom.noise else None,
         "null_threshold": floor.threshold,
         "null_gap": floor.gap,
+        "floor_ambiguous": floor.ambiguous,
         "floor_spread": floor.spread,
         "null_dims": floor.dims.tolist(),
         "env_gaps": floor.env_gaps.tolist(),
