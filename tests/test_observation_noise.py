@@ -31,12 +31,13 @@ def _covariances(seed, m=7, d=5, K=5, rel=1e-3, do=True, units=3.0):
 
 @pytest.mark.parametrize("do", [True, False])
 def test_factor_analysis_recovers_psi_from_exact_covariances(do):
-    """Exact covariances: the likelihood peaks at the true psi; the search (finite-difference
-    gradients) gets every variance within 10% on do-designs (most within 0.1%) and the typical
-    one within 1% when every environment has full-rank latent covariances (weaker data)."""
+    """Exact covariances: the likelihood peaks at the true psi. Do-designs with the default
+    tilt: every variance within 10% (most within 0.1%); full-rank latent covariances in every
+    environment (weaker information on psi) without the tilt, which is made for do-designs:
+    the typical variance within 1%."""
     for seed in range(3):
         covs, psi, _ = _covariances(seed, do=do, K=5 if do else 8)
-        est = on.factor_analysis(covs, np.full(len(covs), 1000), 5)
+        est = on.factor_analysis(covs, np.full(len(covs), 1000), 5, tilt=on.TILT if do else 0)
         err = np.abs(est.psi / psi - 1)
         assert np.median(err) < 1e-2, err
         if do:
@@ -59,7 +60,30 @@ def test_noiseless_coordinate_hits_the_floor():
     covs, psi, _ = _covariances(2)
     covs = covs - np.diag(np.where(np.arange(7) == 3, psi, 0.0))
     est = on.factor_analysis(covs, np.full(5, 1000), 5)
-    assert est.relative[3] < 1e-6 * np.median(est.relative)
+    assert est.relative[3] < 1e-3 * np.median(est.relative)
+
+
+def test_tilt_pins_the_noise_of_a_single_sensor_latent():
+    """A latent read by one sensor only: its variance and that sensor's noise trade off in
+    every environment (flat likelihood: plain maximum likelihood lands anywhere below the
+    bound, e.g. 0.07x the truth on the light-tunnel sensors); the do-design pins the noise
+    where the latent is clamped, and the tilt finds it."""
+    _, _, L = _covariances(5)
+    rng = np.random.default_rng(5)
+    d, m = 5, 8
+    L = np.hstack([L, np.zeros((d, 1))])
+    L[:, 7] = 0.0
+    L[4, 7] = 3.0  # sensor 7 reads latent 4 only
+    covs = []
+    for k in range(d):
+        C = np.zeros((d, d))
+        C[k, k] = rng.uniform(0.5, 2)
+        covs.append(L.T @ C @ L)
+    covs = np.stack(covs)
+    psi = 1e-3 * rng.uniform(0.5, 2, m) * np.einsum("kii->i", covs) / d
+    covs = covs + np.diag(psi)
+    tilted = on.factor_analysis(covs, np.full(d, 1000), d)
+    np.testing.assert_allclose(tilted.psi, psi, rtol=0.05)
 
 
 def test_zero_variance_equations_exact():

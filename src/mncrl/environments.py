@@ -19,7 +19,8 @@ RANK_TOL = 1e-6
 def estimate_latent_dim(envs, rel_tol: float = RANK_TOL) -> int:
     """Numerical rank of the pooled covariance of all environments' rows.
 
-    The number of eigenvalues above ``rel_tol`` times the largest one (computed in float64).
+    The number of eigenvalues above ``rel_tol`` times the largest one of its correlation
+    matrix (float64; the units of each column do not matter).
     Noiseless data X = Z L have rank d; with observation noise every direction has variance and
     the estimate is m (pass ``latent_dim`` explicitly then).
     """
@@ -32,11 +33,12 @@ def estimate_latent_dim(envs, rel_tol: float = RANK_TOL) -> int:
             for start in range(0, len(b), 1 << 16):
                 c = b[start : start + (1 << 16)].astype(np.float64) - mu
                 C += np.dot(c.T, c)
-    eig = np.linalg.eigvalsh(C / max(n - 1, 1))
-    top = eig.max()
-    if not top > 0:
+    sd = np.sqrt(np.diag(C))
+    if not sd.max() > 0:
         raise MncrlError("the data have zero variance: cannot estimate the latent dimension")
-    return int((eig > rel_tol * top).sum())
+    sd = np.where(sd > 0, sd, 1.0)  # a constant column adds nothing to the rank
+    eig = np.linalg.eigvalsh(C / np.outer(sd, sd))
+    return int((eig > rel_tol * eig.max()).sum())
 
 
 def split_by_env(X: np.ndarray, env: np.ndarray) -> list[np.ndarray]:

@@ -72,13 +72,17 @@ DEFAULTS: dict = {
 
 NOISE_MODELS = ("auto", "isotropic")
 # Noise is "present" when the pilot's discarded eigenvalues (m > d), on the correlation scale,
-# exceed this (noise sd above ~1e-5 of a coordinate's spread; float32 rounding stays below).
-NOISE_RTOL = 1e-10
+# exceed this: noise sd above ~3e-8 of a coordinate's spread, so float32 rounding of data with
+# large offsets (e.g. raw sensor readings) counts as the per-coordinate noise it is; float64
+# rounding stays below.
+NOISE_RTOL = 1e-15
 # A calibrated floor (unit noise) ends at this multiple of the Marchenko-Pastur edge.
 FLOOR_MARGIN = 1.2
 # m = d with noise: at most this many rounds of (noise from the zero-variance equations of the
 # estimated latents, refit); stop when the targets repeat and psi moves less than REFINE_RTOL.
 REFINE_ROUNDS = 5
+# ... only when the floor (standardised coordinates) is above this: real noise, not rounding
+REFINE_FLOOR = 1e-10
 # m = d: a floor without a null_gap-clean gap is still used (and reported ambiguous) when its
 # gap exceeds TENTATIVE_GAP and its directions have variance below TENTATIVE_LEVEL of their
 # pooled variance (noise sd below ~30% of that direction's pooled sd).
@@ -622,14 +626,22 @@ def fit(
     return result
 
 
+def _known_noise(mom: Moments, noise_var: float | None) -> float | None:
+    """The noise variance the floor must match: the user's, else the pilot PCA's when it is
+    above NOISE_RTOL (below it the data are numerically noiseless: nothing to match)."""
+    if noise_var is not None:
+        return noise_var
+    return mom.pca_noise if mom.pca_noise is not None and mom.pca_noise > NOISE_RTOL else None
+
+
 def _refinable(mom: Moments, first: Fit) -> bool:
-    """m = d, no per-coordinate model yet, and a noise floor above NOISE_RTOL (standardised
+    """m = d, no per-coordinate model yet, and a noise floor above REFINE_FLOOR (standardised
     coordinates: relative to each coordinate's pooled variance)."""
     return (
         mom.noise is None
         and mom.basis.shape[0] == mom.basis.shape[1]
         and first.info["regime"] == "noisy"
-        and first.info["noise_var"] > NOISE_RTOL
+        and first.info["noise_var"] > REFINE_FLOOR
         and int(first.targets.sum()) >= mom.basis.shape[0]
     )
 
@@ -692,7 +704,7 @@ def fit_moments(mom: Moments, **hparams) -> Fit:
             floor_rtol=hp["floor_rtol"],
             null_gap=hp["null_gap"],
             floor_spread=hp["floor_spread"],
-            noise_var=mom.pca_noise if hp["noise_var"] is None else hp["noise_var"],
+            noise_var=_known_noise(mom, hp["noise_var"]),
             tentative=mom.noise is not None or mom.basis.shape[0] == d,
         )
     t1 = time.perf_counter()
