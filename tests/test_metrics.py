@@ -312,3 +312,18 @@ def test_bad_inputs():
         metrics.mcc_paper(np.ones((5, 2)), np.ones((5, 2)), chunk=1)
     with pytest.raises(MncrlError):
         metrics.target_f1(np.ones((2, 2), bool), np.ones((3, 2), bool))
+
+
+def test_evaluate_amari_does_not_depend_on_the_units_of_x():
+    """With Z known, evaluate() measures the latents in their own spreads: multiplying every
+    column of X by its own factor (L -> L D, W -> D^-1 W) leaves amari unchanged."""
+    rng = np.random.default_rng(3)
+    Z = rng.standard_normal((2000, 4)) * np.array([0.1, 1.0, 5.0, 0.02])
+    L = rng.standard_normal((4, 6))
+    W = np.linalg.pinv(L) + 0.05 * rng.standard_normal((6, 4))
+    D = 10 ** rng.uniform(-3, 3, 6)
+    a = metrics.evaluate(Z=Z, Zhat=Z @ L @ W, L=L, W=W)["amari"]
+    b = metrics.evaluate(Z=Z, Zhat=Z @ L @ W, L=L * D, W=W / D[:, None])["amari"]
+    assert a > 1e-3 and b == pytest.approx(a, rel=1e-9)
+    # the L-only default does depend on them (each latent measured by the size of its L row)
+    assert metrics.amari(L * D, W / D[:, None]) != pytest.approx(metrics.amari(L, W), rel=1e-3)

@@ -460,7 +460,8 @@ def evaluate(
     """Every metric the given inputs allow.
 
     Z & Zhat -> ``mcc``, ``mcc_paper`` (pooled 5000-row chunks, interleaved by ``env`` when
-    given), ``mcc_spearman``; L & W -> ``amari``; true & estimated targets -> ``target_f1``
+    given), ``mcc_spearman``; L & W -> ``amari`` (latents measured in their standard
+    deviations over all rows of Z when Z is given, else in 1 / ||L_i||); true & estimated targets -> ``target_f1``
     (latents aligned by |L W| when L and W are given, else by |corr(Z, Zhat)|).
     """
     out: dict[str, float] = {}
@@ -472,7 +473,10 @@ def evaluate(
         if spearman:
             out["mcc_spearman"] = mcc_spearman(Z, Zhat)
     if have_mixing:
-        out["amari"] = amari(L, W)
+        # the latents' own spreads when Z is known: then the value does not depend on the
+        # units of X either (L's row norms do)
+        scale = None if Z is None else np.asarray(Z, dtype=np.float64).std(axis=0)
+        out["amari"] = amari(L, W, latent_scale=scale)
     if true_targets is not None and est_targets is not None:
         if have_mixing:
             perm = matching_from_mixing(L, W)

@@ -119,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
                 f"W has {W.shape[1]} latents but DATA's L has {ds.L.shape[0]}: "
                 f"amari needs the same number"
             )
-        result["amari"] = metrics.amari(ds.L, W)
+        scale = None if ds.Z is None else np.asarray(Z, dtype=np.float64).std(axis=0)
+        result["amari"] = metrics.amari(ds.L, W, latent_scale=scale)
     est_targets = fit.get("targets")
     if est_targets is not None and ds.targets is not None:
         true_targets = ds.targets[~observational]
