@@ -568,3 +568,40 @@ def test_coverage_claims_count_failed_fits_against_them():
     """An estimator that crashes on every unidentifiable design does not 'not recover' them."""
     crashed = [(False, "ConvergenceError", np.nan)] * 4
     assert coverage_verdict("coverage-sv-paper-no-recovery-without-a4", crashed) == "failed runs"
+
+
+def noise_rows(outcomes):
+    """Tidy rows of the noise block's cell (sensors, 1% noise, n = 8000) for subspace, one seed
+    per (status, mcc_paper) in ``outcomes``, with the outcome metric ``refused``."""
+    rows = []
+    for seed, (status, mcc) in enumerate(outcomes):
+        base = {
+            "experiment": "noise-sensor",
+            "cell": "obs_noise_relative-0.01_n-8000",
+            "obs_noise_relative": 0.01,
+            "n": 8000,
+            "seed": seed,
+            "estimator": "subspace",
+            "status": status,
+        }
+        refused = float(status == "NotIdentifiableError")
+        rows += [{**base, "metric": "mcc_paper", "value": mcc}]
+        rows += [{**base, "metric": "refused", "value": refused}]
+    return pd.DataFrame(rows)
+
+
+def test_noise_claims_count_refusals_against_them():
+    _, claims = cl.load_claims(ROOT / "paper/claims.yaml")
+    by_id = {c.id: c for c in claims}
+    mcc, never = by_id["noise-sensor-subspace-1pct"], by_id["noise-sensor-subspace-never-refuses"]
+    assert mcc.threshold == 0.95 and mcc.select == {"obs_noise_relative": 0.01, "n": 8000}
+    good = noise_rows([("ok", 0.99)] * 3)
+    refused = noise_rows([("ok", 0.99), ("ok", 0.99), ("NotIdentifiableError", np.nan)])
+    assert cl.evaluate_claim(mcc, good).verdict == "holds"
+    assert cl.evaluate_claim(mcc, noise_rows([("ok", 0.99), ("ok", 0.9)])).verdict == "fails"
+    verdict = cl.evaluate_claim(mcc, refused)
+    assert verdict.verdict == "failed runs" and verdict.failed == 1
+    assert cl.evaluate_claim(never, good).verdict == "holds"
+    assert cl.evaluate_claim(never, refused).verdict == "fails"
+    assert {c.figure for c in claims if c.id.startswith("noise-")} == {"noise"}
+    assert all(c.source == "ours" for c in claims if c.id.startswith("noise-"))

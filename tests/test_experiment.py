@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from test_coverage import assert_prepared_equal, reference_prepare  # simulate + split
 
 from mncrl import config as config_mod
 from mncrl import experiments as ex
-from mncrl.errors import MncrlError
+from mncrl.errors import ConvergenceError, DegenerateFitError, MncrlError, NotIdentifiableError
 from mncrl.experiments import core, tables
 from mncrl.experiments.__main__ import main as cli
 from mncrl.simulation import Scenario, design_matrix
@@ -217,6 +218,109 @@ def test_prepare_separates_the_observational_environment():
     assert np.array_equal(again.test_X, p.test_X) and np.array_equal(again.obs_train, p.obs_train)
     other = core.prepare(scenario, "e", "d-3", 1, spec["test_fraction"])
     assert not np.array_equal(other.test_X, p.test_X)
+
+
+def block_cell(name: str, cell_id: str, **changes):
+    """(data cell, scenario) of a configured grid cell, with scenario keys changed."""
+    cell = next(c for c in ex.cells(CONFIG, name) if c.id == cell_id)
+    return core.cell_id(cell.point), Scenario.from_dict({**cell.scenario, **changes})
+
+
+@pytest.mark.parametrize(
+    ("name", "cell_id", "changes"),
+    [
+        ("noise-sensor", "obs_noise_relative-0.0_n-2000", {}),
+        ("noise-sensor", "obs_noise_relative-0.01_n-8000", {}),
+        ("noise-sensor", "obs_noise_relative-0.1_n-2000", {"obs_noise": 5.0, "dtype": "float64"}),
+        ("noise-linear", "obs_noise_relative-0.03_n-2000", {}),
+        ("noise-linear", "obs_noise_relative-0.001_n-8000", {"observational": True}),
+    ],
+)
+def test_prepare_is_the_simulators_data_for_every_scenario_key(name, cell_id, changes):
+    """The engine's data are simulate() + split bit for bit, with the light-tunnel sensors (L
+    depends on the data seed) and per-column relative observation noise."""
+    data_cell, scenario = block_cell(name, cell_id, n=240, **changes)
+    p = core.prepare(scenario, name, data_cell, 1, 0.25)
+    assert_prepared_equal(p, reference_prepare(scenario, name, data_cell, 1, 0.25))
+    assert p.train_envs[0].shape == (180, scenario.m_obs) and p.L.shape == (5, scenario.m_obs)
+    other = core.prepare(scenario, name, data_cell, 2, 0.25)
+    same_L = np.array_equal(other.L, p.L)
+    assert same_L == (scenario.observation == "linear")  # the sensors' L is the seed's
+
+
+def test_relative_noise_is_a_fraction_of_each_columns_spread():
+    data_cell, clean = block_cell("noise-sensor", "obs_noise_relative-0.0_n-2000", n=600)
+    noisy = clean.replace(obs_noise_relative=0.1, dtype="float64")
+    a = core.prepare(clean.replace(dtype="float64"), "noise-sensor", data_cell, 0, 0.25)
+    b = core.prepare(noisy, "noise-sensor", data_cell, 0, 0.25)
+    clean_X, noisy_X = np.concatenate(a.train_envs), np.concatenate(b.train_envs)
+    ratio = (noisy_X - clean_X).std(axis=0) / clean_X.std(axis=0)
+    assert np.allclose(ratio, 0.1, rtol=0.1)  # per sensor, whatever its units
+    assert np.array_equal(a.test_Z, b.test_Z)  # the latents do not change
+
+
+def test_outcome_metrics_count_refusals_and_failures():
+    metrics = ["mcc", "target_f1", "refused", "failed"]
+    assert core.outcome_values(metrics, None) == {"refused": 0.0, "failed": 0.0}
+    refused = core.outcome_values(metrics, NotIdentifiableError("no"))
+    assert refused == {"refused": 1.0, "failed": 0.0}
+    for error in (ConvergenceError("nan"), DegenerateFitError("collinear")):
+        assert core.outcome_values(metrics, error) == {"refused": 0.0, "failed": 1.0}
+    assert list(core.failed_values(metrics, True)) == ["mcc", "target_f1"]  # NaN, not outcomes
+    assert DegenerateFitError in core.FIT_FAILURES
+
+
+def test_refused_fits_are_counted_by_the_outcome_metrics():
+    cfg = tiny_config(
+        ("subspace", "icrl"), design="blocks", d=4, design_params={"size": 2}, observational=False
+    )
+    cfg["experiments"]["e"]["grid"] = {}
+    spec = {**ex.cell_spec(cfg, "e", "base"), "metrics": ["mcc", "target_f1", "refused", "failed"]}
+    frame, _ = ex.run_cell(spec)
+    wide = frame.pivot_table(index=["estimator", "seed"], columns="metric", values="value")
+    assert (wide.loc["subspace", "refused"] == 1.0).all()
+    assert (wide.loc[:, "failed"] == 0.0).all() and (wide.loc["icrl", "refused"] == 0.0).all()
+    sub = frame[frame["estimator"] == "subspace"]
+    assert sub.loc[sub["metric"] == "mcc", "value"].isna().all()  # the fit metrics stay NaN
+    assert (sub["status"] == "NotIdentifiableError").all()
+    assert list(sub.loc[sub["seed"] == 0, "metric"]) == spec["metrics"]
+
+
+def test_noise_blocks_vary_noise_and_n_on_two_scenarios():
+    levels = {0.0, 0.001, 0.01, 0.03, 0.1}
+    for name, observation in (("noise-sensor", "light-tunnel"), ("noise-linear", "linear")):
+        cells = ex.cells(CONFIG, name)
+        assert {c.point["obs_noise_relative"] for c in cells} == levels
+        assert {c.point["n"] for c in cells} == {2000, 8000} and len(cells) == 10
+        for c in cells:
+            s = Scenario.from_dict(c.scenario)
+            assert s.observation == observation and s.d == 5 and not s.observational
+            assert s.m_obs == (7 if observation == "light-tunnel" else 9)
+        block = CONFIG["experiments"][name]
+        assert "ica" not in block["estimators"] and {"refused", "failed"} <= set(block["metrics"])
+    assert CONFIG["figures"]["noise"]["experiments"] == ["noise-sensor", "noise-linear"]
+
+
+def test_a_noise_cell_runs_and_records_every_fit():
+    """A small noisy sensor cell: the estimators are told d (noisy data have full rank m), and
+    every fit has its metrics and outcome rows."""
+    spec = ex.cell_spec(CONFIG, "noise-sensor", "obs_noise_relative-0.01_n-2000")
+    spec = {
+        **spec,
+        "scenario": {**spec["scenario"], "n": 400},
+        "seeds": [0],
+        "estimators": [e for e in spec["estimators"] if e["label"] in ("subspace", "icrl")],
+    }
+    frame, info = ex.run_cell(spec)
+    assert set(frame["observation"]) == {"light-tunnel"}
+    assert set(frame["obs_noise_relative"]) == {0.01}
+    assert len(info["fits"]) == 2
+    for record in info["fits"]:
+        rows = frame[frame["estimator"] == record["estimator"]].set_index("metric")["value"]
+        answered = record["status"] == "ok"
+        assert rows["refused"] + rows["failed"] == (0.0 if answered else 1.0)
+        assert np.isfinite(rows["mcc_paper"]) == answered
+    assert all(f["info"]["latent_dim"] == 5 for f in info["fits"] if f["status"] == "ok")
 
 
 def test_problems_per_batch_respects_the_memory_cap():

@@ -24,6 +24,7 @@ import yaml
 
 from mncrl import config as config_mod
 from mncrl import experiments as ex
+from mncrl.simulation import Scenario
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
@@ -151,9 +152,33 @@ def test_smoke_run_produces_every_output(smoke_run):
     assert len(list((wf / OUT / "benchmarks" / "estimate").rglob("*.tsv"))) == n_cells
     for name in ("phase", "designs"):
         assert len(pd.read_csv(wf / OUT / "coverage" / f"{name}.csv")) > 0
+    # the noise block (ours): both levels, every fit recorded with its outcome, never dropped
+    for name in ("noise-sensor", "noise-linear"):
+        df = tables[name]
+        assert set(df["obs_noise_relative"]) == {0.0, 0.01}
+        per_fit = df.groupby(["cell", "seed", "estimator"])["metric"].apply(set)
+        assert len(per_fit) == 2 * 4 and all({"refused", "failed"} <= m for m in per_fit)
+        outcome = df[df["metric"].isin(["refused", "failed"])]
+        answered = outcome.groupby(["cell", "seed", "estimator"])["value"].sum() == 0
+        ok = df.groupby(["cell", "seed", "estimator"])["status"].first() == "ok"
+        assert answered.equals(ok)
+    assert set(tables["noise-sensor"]["observation"]) == {"light-tunnel"}
 
 
 FIXTURE = ROOT / "tests/fixtures/smoke"
+
+
+def fixture_columns(table: pd.DataFrame, old: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The fixture's columns of a smoke table, in the fixture's order. Any other column must be
+    a scenario key added since the fixture was written, at its default on every row (the rows
+    are the same scenarios), e.g. ``observation`` and ``obs_noise_relative``."""
+    defaults = Scenario().to_dict()
+    for column in (c for c in table.columns if c not in old.columns):
+        assert column in defaults, (name, column)
+        values, default = table[column], defaults[column]
+        assert values.isna().all() if default is None else (values == default).all(), column
+    assert [c for c in table.columns if c in old.columns] == list(old.columns), name
+    return table[list(old.columns)]
 
 
 def test_smoke_matches_fixture(smoke_run):
@@ -165,7 +190,7 @@ def test_smoke_matches_fixture(smoke_run):
     for name, table in metrics_tables(wf).items():
         old = pd.read_csv(FIXTURE / f"{name}.csv")
         old = old[old["metric"] != "mcc_spearman"].reset_index(drop=True)
-        assert list(table.columns) == list(old.columns), name
+        table = fixture_columns(table, old, name)
         pd.testing.assert_frame_equal(table, old, check_exact=True, check_dtype=False, obj=name)
     phase = pd.read_csv(wf / OUT / "coverage" / "phase.csv")
     old = pd.read_csv(FIXTURE / "coverage-phase.csv")
@@ -222,7 +247,7 @@ def test_report_has_every_figure(smoke_run):
     wf, _, _ = smoke_run
     snakemake(wf, *SMOKE, "--report", "report.html")
     html = (wf / "report.html").read_text(errors="replace")
-    for name in ("fig1", "fig2a", "fig2b", "fig2c", "table1", "fig3", "fig4"):
+    for name in ("fig1", "fig2a", "fig2b", "fig2c", "table1", "fig3", "fig4", "noise"):
         assert f"{name}.png" in html
     assert "Example 1 of the paper" in html  # a caption from config.yaml
 

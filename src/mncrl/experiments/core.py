@@ -5,12 +5,16 @@ seed, purpose)`` by a stable hash (:func:`stable_seed`): the data, the train/tes
 each estimator's initialisation. Results of a cell therefore depend only on its own
 definition, never on which other cells exist or in which order they run.
 
-One problem = simulate a data seed -> split 75/25 (the same rows of every environment, as the
-reference implementation) -> fit every estimator (all seeds of a chunk in one vmapped
-``fit_batch`` call when the estimator has one) -> evaluate on the test rows. Estimators that
-use observational data (``ica``) get the observational environment, which the scenario appends
-last when ``observational: true``; it is never passed to the other estimators, and such
-estimators are scored on the observational test rows (column ``scored_on``).
+One problem = simulate a data seed (the simulator's own observation model and observation
+noise, so every scenario key applies) -> split 75/25 (the same rows of every environment, as
+the reference implementation) -> fit every estimator, told the latent dimension d (noisy data
+have full rank m; all seeds of a chunk in one vmapped ``fit_batch`` call when the estimator
+has one) -> evaluate on the test rows. Estimators that use observational data (``ica``) get
+the observational environment, which the scenario appends last when ``observational: true``;
+it is never passed to the other estimators, and such estimators are scored on the
+observational test rows (column ``scored_on``). Fits that fail for data reasons
+(:data:`FIT_FAILURES`) are recorded (status, NaN metrics, and the :data:`OUTCOMES` an
+experiment asks for), never dropped.
 """
 
 from __future__ import annotations
@@ -28,13 +32,25 @@ import numpy as np
 
 from mncrl import estimators, scm
 from mncrl import simulation as sim
-from mncrl.errors import ConvergenceError, DataError, MncrlError, NotIdentifiableError
+from mncrl.errors import (
+    ConvergenceError,
+    DataError,
+    DegenerateFitError,
+    MncrlError,
+    NotIdentifiableError,
+)
 from mncrl.metrics import evaluate
 from mncrl.threads import single_threaded_blas
 
 #: Failures that depend on the data draw: recorded (status column, NaN values), not fatal.
 #: Any other error (a bad hyper-parameter, bad data) stops the job with its message.
-FIT_FAILURES = (NotIdentifiableError, ConvergenceError)
+FIT_FAILURES = (NotIdentifiableError, ConvergenceError, DegenerateFitError)
+
+#: Outcome metrics an experiment may record besides the fit metrics (``metrics: [...,
+#: refused, failed]``): 1.0 when the fit ended with one of these errors, else 0.0. Never NaN,
+#: so that claims and figures can count refusals (the estimator said "not identifiable") apart
+#: from other failures.
+OUTCOMES = {"refused": (NotIdentifiableError,), "failed": (ConvergenceError, DegenerateFitError)}
 
 # --------------------------------------------------------------------------------------------
 # Stable ids and seeds
@@ -226,34 +242,64 @@ class NoiseCache:
 
 def _environments(s, data_seed: int, noise: NoiseCache):
     """(X, Z, L, T): every environment of :func:`mncrl.simulation.simulate` for the data seed,
-    stacked (K_all, n, .); the same draws, bit for bit."""
+    stacked (K_all, n, .); the same draws, bit for bit, with the latent noise from ``noise``.
+
+    The observation is the simulator's own (:func:`mncrl.simulation.observation_model`: the
+    mixing, or the light-tunnel sensors whose L depends on the data seed) and so is the
+    observation noise (:func:`add_observation_noise`)."""
     B = sim.latent_graph(s, data_seed)
     T = sim.design_matrix(s, data_seed)
-    L = sim.mixing_matrix(s)
+    model = sim.observation_model(s, B, T)
     order = scm.topological_order(B != 0)
     K_all, n, d, m = T.shape[0], s.n, s.d, s.m_obs
+
+    def environment(k):
+        """(Z_k, noiseless X_k), float64; the same draws on every call."""
+        eta = noise.get(data_seed, 0 if s.paired_noise else k, s.noise, s.noise_std, (n, d))
+        Zk = scm.sample_latents(
+            mechanism=s.mechanism,
+            B=B,
+            eta=eta,
+            targets=T[k],
+            intervention=s.intervention_spec,
+            order=order,
+            scm2_variant=s.scm2_variant,
+            env_index=k,
+        )
+        return Zk, model.observe(Zk)[0]  # in the latents' own precision, before the cast
+
     X = np.empty((K_all, n, m), dtype=np.dtype(s.dtype))
     Z = np.empty((K_all, n, d), dtype=np.dtype(s.dtype))
     with single_threaded_blas():
+        relative_sd = relative_noise_sd(s, (environment(k)[1] for k in range(K_all)))
         for k in range(K_all):
-            eta = noise.get(data_seed, 0 if s.paired_noise else k, s.noise, s.noise_std, (n, d))
-            Zk = scm.sample_latents(
-                mechanism=s.mechanism,
-                B=B,
-                eta=eta,
-                targets=T[k],
-                intervention=s.intervention_spec,
-                order=order,
-                scm2_variant=s.scm2_variant,
-                env_index=k,
-            )
-            Xk = Zk @ L  # in the latents' own precision, before the cast to dtype
-            if s.obs_noise > 0:
-                Xk += s.obs_noise * sim.rng_for(data_seed, "obs_noise", k).standard_normal((n, m))
-            Z[k], X[k] = Zk, Xk
+            Zk, Xk = environment(k)
+            Z[k], X[k] = Zk, add_observation_noise(Xk, s, data_seed, k, relative_sd)
     if not np.isfinite(X).all():
         raise DataError(f"the simulated X contains {int((~np.isfinite(X)).sum())} NaN/Inf values")
-    return X, Z, L, T
+    return X, Z, model.L, T
+
+
+def relative_noise_sd(s, noiseless_blocks) -> np.ndarray | None:
+    """The per-column observation-noise sd of ``obs_noise_relative`` (that fraction of each
+    column's pooled spread over every environment's noiseless X, as
+    :func:`mncrl.simulation.simulate`); None without relative noise (blocks not read)."""
+    if s.obs_noise_relative <= 0:
+        return None
+    return s.obs_noise_relative * sim.pooled_std(noiseless_blocks)
+
+
+def add_observation_noise(Xk: np.ndarray, s, data_seed: int, k: int, relative_sd) -> np.ndarray:
+    """Environment k's noiseless X (float64, modified in place) plus the simulator's observation
+    noise: ``obs_noise`` (absolute), then ``relative_sd`` (per column), each from its own stream
+    (:data:`mncrl.simulation.STREAMS`), added in :func:`~mncrl.simulation.simulate`'s order."""
+    if s.obs_noise > 0:
+        Xk += s.obs_noise * sim.rng_for(data_seed, "obs_noise", k).standard_normal(Xk.shape)
+    if relative_sd is not None:
+        Xk += relative_sd * sim.rng_for(data_seed, "obs_noise_relative", k).standard_normal(
+            Xk.shape
+        )
+    return Xk
 
 
 def prepare(
@@ -389,8 +435,18 @@ def fit_chunk(
 
 def failed_values(metrics: Sequence[str], reports_targets: bool) -> dict:
     """NaN for every metric of a failed fit (``target_f1`` only for estimators that report
-    targets)."""
-    return {m: float("nan") for m in metrics if m != "target_f1" or reports_targets}
+    targets; :data:`OUTCOMES` are never NaN, see :func:`outcome_values`)."""
+    return {
+        m: float("nan")
+        for m in metrics
+        if m not in OUTCOMES and (m != "target_f1" or reports_targets)
+    }
+
+
+def outcome_values(metrics: Sequence[str], error: Exception | None) -> dict:
+    """The requested :data:`OUTCOMES` of a fit: 1.0 if ``error`` is one of the outcome's
+    errors, else 0.0 (``error`` None: the fit answered)."""
+    return {m: float(isinstance(error, OUTCOMES[m])) for m in metrics if m in OUTCOMES}
 
 
 def evaluate_fit(fit, prepared: Prepared, scored_on: str, metrics: Sequence[str]) -> dict:
@@ -469,9 +525,11 @@ __all__ = [
     "FIT_FAILURES",
     "Cell",
     "NoiseCache",
+    "OUTCOMES",
     "Outcome",
     "Prepared",
     "Resolved",
+    "add_observation_noise",
     "apply_point",
     "base_scenario",
     "batch_mb",
@@ -487,8 +545,10 @@ __all__ = [
     "grid_points",
     "interleave",
     "json_scalars",
+    "outcome_values",
     "prepare",
     "problems_per_batch",
+    "relative_noise_sd",
     "resolve_entries",
     "scenario_columns",
     "spec_key",

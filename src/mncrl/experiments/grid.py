@@ -1,5 +1,5 @@
-"""Experiment kind ``grid``: the paper's experiments, named grids of scenarios x estimators x
-seeds (Fig. 2a/2b/2c, Table 1, Fig. 4).
+"""Experiment kind ``grid``: named grids of scenarios x estimators x seeds: the paper's
+experiments (Fig. 2a/2b/2c, Table 1, Fig. 4) and ours (the noise blocks).
 
 An experiment's ``grid`` maps scenario keys (or ``design_params.<name>``, or ``label.<name>``
 for a key that labels cells without changing the scenario) to lists of values;
@@ -103,6 +103,7 @@ def _fit_rows(r: core.Resolved, prepared, outcomes, base_cols, a4, metrics) -> t
         else:
             values = core.failed_values(metrics, r.est.reports_targets)
             status = type(out.error).__name__
+        values.update(core.outcome_values(metrics, out.error))
         records.append(
             {
                 "seed": p.seed,
