@@ -127,3 +127,17 @@ def test_too_few_equations():
     zero[0, :2] = True
     with pytest.raises(MncrlError, match="cannot determine"):
         on.from_zero_variance(covs, np.linalg.pinv(L), zero)
+
+
+def test_denoise_restores_zero_variance_directions():
+    """After removing the estimated noise, every do-environment has exact zero-variance
+    directions again (d - 1 of them: one latent varies per environment) and the pooled
+    covariance is the identity; noise_detected sees the noise and not its absence."""
+    covs, psi, L = _covariances(1)
+    assert on.noise_detected(covs.mean(axis=0), 5)
+    assert not on.noise_detected((covs - np.diag(psi)).mean(axis=0), 5)
+    out = on.denoise(covs, np.full(5, 1000), 5)
+    np.testing.assert_allclose(out.covs.mean(axis=0), np.eye(5), atol=1e-9)
+    ev = np.linalg.eigvalsh(out.covs)
+    assert np.all(ev[:, :4] < 1e-3) and np.all(ev[:, 4] > 0.5)
+    assert out.transform.shape == (7, 5)

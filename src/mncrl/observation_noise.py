@@ -252,3 +252,48 @@ def scaled_signal_basis(pooled, psi, d: int) -> np.ndarray:
     inv_sd = 1.0 / np.sqrt(np.asarray(psi, dtype=np.float64))
     evals, evecs = np.linalg.eigh(pooled * np.outer(inv_sd, inv_sd))
     return inv_sd[:, None] * evecs[:, ::-1][:, :d]
+
+
+# Noise is "present" when the pooled covariance's m - d smallest eigenvalues on the correlation
+# scale average above this: noise sd above ~3e-8 of a coordinate's spread, so float32 rounding
+# of data with large offsets (e.g. raw sensor readings) counts as the per-coordinate noise it
+# is; float64 rounding stays below.
+NOISE_RTOL = 1e-15
+
+
+def noise_detected(pooled, d: int) -> bool:
+    """Whether a pooled covariance (m x m, m > d) carries variance beyond rank d: the mean of
+    its m - d smallest eigenvalues on the correlation scale exceeds NOISE_RTOL."""
+    pooled = np.asarray(pooled, dtype=np.float64)
+    sd = np.sqrt(np.diag(pooled))
+    sd = np.where(sd > 0, sd, 1.0)
+    evals = np.linalg.eigvalsh(pooled / np.outer(sd, sd))
+    return bool(pooled.shape[0] > d and np.mean(evals[: pooled.shape[0] - d]) > NOISE_RTOL)
+
+
+@dataclass(frozen=True)
+class Denoised:
+    """Signal-only second moments: ``covs`` (K x d x d) are the covariances of X @ ``transform``
+    (m x d) with the estimated noise removed, whitened (their pooled covariance is the
+    identity); ``noise`` the estimate used."""
+
+    transform: np.ndarray
+    covs: np.ndarray
+    noise: NoiseEstimate
+
+
+def denoise(covs, counts, d: int, *, floor_rtol: float = 1e-12) -> Denoised:
+    """Per-coordinate noise estimated (:func:`factor_analysis`) and removed: S_k - diag(psi)
+    in the noise-scaled signal subspace, whitened by its pooled covariance (eigenvalues floored
+    at ``floor_rtol`` of the largest). For m > d."""
+    covs, counts = _check(covs, counts, d)
+    noise = factor_analysis(covs, counts, d)
+    w = counts / counts.sum()
+    pooled = np.einsum("k,kij->ij", w, covs)
+    B = scaled_signal_basis(pooled, noise.psi, d)
+    signal = B.T @ (covs - np.diag(noise.psi)) @ B
+    evals, evecs = np.linalg.eigh(np.einsum("k,kij->ij", w, signal))
+    evals = np.maximum(evals, floor_rtol * evals[-1])
+    root = (evecs / np.sqrt(evals)) @ evecs.T
+    white = root @ signal @ root
+    return Denoised(B @ root, 0.5 * (white + white.transpose(0, 2, 1)), noise)

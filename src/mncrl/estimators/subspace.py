@@ -43,6 +43,7 @@ from mncrl.errors import DataError, MncrlError, NotIdentifiableError
 from mncrl.estimators.base import Estimator, Fit
 from mncrl.interventions import assumption4
 from mncrl.observation_noise import (
+    NOISE_RTOL,
     NoiseEstimate,
     factor_analysis,
     scaled_signal_basis,
@@ -71,11 +72,6 @@ DEFAULTS: dict = {
 }
 
 NOISE_MODELS = ("auto", "isotropic")
-# Noise is "present" when the pilot's discarded eigenvalues (m > d), on the correlation scale,
-# exceed this: noise sd above ~3e-8 of a coordinate's spread, so float32 rounding of data with
-# large offsets (e.g. raw sensor readings) counts as the per-coordinate noise it is; float64
-# rounding stays below.
-NOISE_RTOL = 1e-15
 # A calibrated floor (unit noise) ends at this multiple of the Marchenko-Pastur edge.
 FLOOR_MARGIN = 1.2
 # m = d with noise: at most this many rounds of (noise from the zero-variance equations of the
