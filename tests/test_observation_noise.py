@@ -141,3 +141,23 @@ def test_denoise_restores_zero_variance_directions():
     ev = np.linalg.eigvalsh(out.covs)
     assert np.all(ev[:, :4] < 1e-3) and np.all(ev[:, 4] > 0.5)
     assert out.transform.shape == (7, 5)
+
+
+def test_signal_dimension():
+    """The number of latents behind per-coordinate noise (exact covariances of 1000 rows per
+    environment): 5 latents in 7 or 9 coordinates; none below m when m = d."""
+    for m in (7, 9):
+        covs, _, _ = _covariances(6, m=m)
+        assert on.signal_dimension(covs, np.full(5, 1000)) == 5
+    covs, _, _ = _covariances(6, m=5)
+    assert on.signal_dimension(covs, np.full(5, 1000)) is None
+
+
+def test_estimate_latent_dim_sees_through_noise():
+    from mncrl.environments import estimate_latent_dim
+    from mncrl.simulation import Scenario, simulate
+
+    ds = simulate(Scenario(d=4, m=7, n=3000, mixing="gaussian", obs_noise_relative=0.01), 0)
+    assert estimate_latent_dim(ds.split_envs()) == 4
+    ds = simulate(Scenario(d=4, m=7, n=3000, mixing="gaussian"), 0)  # noiseless: the rank
+    assert estimate_latent_dim(ds.split_envs()) == 4

@@ -11,6 +11,7 @@ import numpy as np
 
 from mncrl.data import Dataset
 from mncrl.errors import DataError, MncrlError
+from mncrl.observation_noise import signal_dimension
 from mncrl.threads import single_threaded_blas
 
 RANK_TOL = 1e-6
@@ -20,9 +21,11 @@ def estimate_latent_dim(envs, rel_tol: float = RANK_TOL) -> int:
     """Numerical rank of the pooled covariance of all environments' rows.
 
     The number of eigenvalues above ``rel_tol`` times the largest one of its correlation
-    matrix (float64; the units of each column do not matter).
-    Noiseless data X = Z L have rank d; with observation noise every direction has variance and
-    the estimate is m (pass ``latent_dim`` explicitly then).
+    matrix (float64; the units of each column do not matter). When that is every coordinate
+    (observation noise gives every direction variance), the number of latents behind
+    per-coordinate noise is looked for with factor analysis over the environments
+    (:func:`mncrl.observation_noise.signal_dimension`): the smallest d whose left-over
+    directions are pure noise; m when there is none (e.g. m = d).
     """
     blocks = [np.asarray(e) for e in envs]
     n = sum(len(b) for b in blocks)
@@ -38,7 +41,13 @@ def estimate_latent_dim(envs, rel_tol: float = RANK_TOL) -> int:
         raise MncrlError("the data have zero variance: cannot estimate the latent dimension")
     sd = np.where(sd > 0, sd, 1.0)  # a constant column adds nothing to the rank
     eig = np.linalg.eigvalsh(C / np.outer(sd, sd))
-    return int((eig > rel_tol * eig.max()).sum())
+    rank = int((eig > rel_tol * eig.max()).sum())
+    if rank < len(sd) or len(blocks) < 2:
+        return rank
+    # full rank: observation noise on top of fewer latents? (factor analysis over environments)
+    covs = np.stack([np.cov(np.asarray(b, dtype=np.float64), rowvar=False) for b in blocks])
+    found = signal_dimension(covs, [len(b) for b in blocks])
+    return rank if found is None else found
 
 
 def split_by_env(X: np.ndarray, env: np.ndarray) -> list[np.ndarray]:

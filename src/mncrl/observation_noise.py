@@ -297,3 +297,48 @@ def denoise(covs, counts, d: int, *, floor_rtol: float = 1e-12) -> Denoised:
     root = (evecs / np.sqrt(evals)) @ evecs.T
     white = root @ signal @ root
     return Denoised(B @ root, 0.5 * (white + white.transpose(0, 2, 1)), noise)
+
+
+# signal_dimension: at most this many observed coordinates (one factor analysis per candidate)
+MAX_DIMENSION_SEARCH = 64
+# ... and the discarded eigenvalues of a consistent candidate stay below this multiple of the
+# Marchenko-Pastur edge of pure unit noise
+EDGE_MARGIN = 1.2
+
+
+def signal_dimension(covs, counts) -> int | None:
+    """The number of latents d < m behind per-coordinate noise, or None (no such d).
+
+    For d = 1, 2, ... the noise is estimated (:func:`factor_analysis`) and the covariances
+    scaled by it; d is consistent when the pooled covariance's m - d smallest eigenvalues are
+    pure noise, below (1 + sqrt((m - d) / N))^2 x EDGE_MARGIN (N rows in all), and no
+    environment has less variance than the noise in any direction, (1 - sqrt(m / n_k))^2 /
+    EDGE_MARGIN (a too small d makes the noise absorb latents, e.g. one read by a single
+    sensor, and then overshoots the environments where that latent is clamped). The smallest
+    consistent d is returned (bisection: consistency is monotone in d); None when none is (the noise does not stand apart from the
+    signal, or there are more than MAX_DIMENSION_SEARCH coordinates)."""
+    covs = np.asarray(covs, dtype=np.float64)
+    counts = np.asarray(counts, dtype=np.float64)
+    m = covs.shape[1]
+    if not 2 <= m <= MAX_DIMENSION_SEARCH:
+        return None
+    pooled = np.einsum("k,kij->ij", counts / counts.sum(), covs)
+    lower = (1.0 - np.sqrt(min(m / counts.min(), 1.0))) ** 2 / EDGE_MARGIN
+
+    def consistent(d: int) -> bool:
+        psi = factor_analysis(covs, counts, d).psi
+        scale = 1.0 / np.outer(np.sqrt(psi), np.sqrt(psi))
+        evals = np.linalg.eigvalsh(pooled * scale)
+        edge = (1.0 + np.sqrt((m - d) / counts.sum())) ** 2 * EDGE_MARGIN
+        env_min = np.linalg.eigvalsh(covs * scale)[:, 0]
+        return bool(evals[m - d - 1] <= edge and np.all(env_min >= lower))
+
+    # more latents never fit worse: if m - 1 is not consistent no d is (one fit for the
+    # common case of as many latents as coordinates); else bisect for the smallest
+    if not consistent(m - 1):
+        return None
+    good, bad = m - 1, 0
+    while good - bad > 1:
+        mid = (good + bad) // 2
+        good, bad = (mid, bad) if consistent(mid) else (good, mid)
+    return good
