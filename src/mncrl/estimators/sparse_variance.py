@@ -55,6 +55,16 @@ Generalisations beyond the paper (K = m = d):
 - m > d: W is m x d and V is K x d, so the loss (and the diagonal term) only depends on d; the
   released code's loop over m offsets (which double-counts entries when m > d) is not
   reproduced. The initialisation keeps PyTorch's fan-in rule U(-1/sqrt(m), 1/sqrt(m)).
+
+Whitening (``whiten``, ours; on in preset ``best``, off in ``paper`` and ``reference``): the loss
+is written in the units of X (the sigmoids' steepness acts on raw variances, the norm term on
+raw W), so its minimiser changes when a column of X is rescaled, and in X's own coordinates it
+is biased (the norm and diagonal terms pull columns towards low-variance directions; at d = 3
+down to pooled MCC 0.75). With ``whiten`` the whole fit runs on Y = X A, A from the standardised
+pooled within-environment covariance (:func:`whitening`; the top-d principal subspace when
+m > d), and W = A W~ is returned: rescaling the columns of X leaves Y, hence the fit, unchanged,
+and for a leave-one-out do-design the true unmixing is a stationary point of the whitened loss
+(docs/estimators.md, "Presets").
 """
 
 from __future__ import annotations
@@ -109,6 +119,9 @@ class Config:
     weight_support: float = 1.0
     weight_diag: float = 10.0
     weight_norm: float = 5.0
+    # Ours (off in the paper's presets): train in whitened coordinates of the pooled
+    # within-environment covariance (its top-d principal subspace when m > d); W is mapped back.
+    whiten: bool = False
 
 
 HPARAMS = {f.name: f.default for f in fields(Config)}
@@ -119,9 +132,10 @@ PRESETS = {
     "paper": {"mode": "minibatch", "lr": 2e-3, "batch_size": 4096, "epochs": 50, "restarts": 1},
     # Defaults of the authors' released code (experiment_main.py).
     "reference": {"mode": "minibatch", "lr": 1e-3, "batch_size": 1024, "epochs": 50, "restarts": 1},
-    # Ours: exact variances, several restarts, keep the lowest final loss (tuned for reliability,
-    # see docs/estimators.md).
-    "best": {"mode": "moments", "lr": 5e-3, "steps": 2000, "restarts": 8},
+    # Ours: exact variances in whitened coordinates (no dependence on the units of X; the
+    # minimiser is unbiased there for leave-one-out designs), 12 restarts, keep the lowest final
+    # loss (tuned for reliability, see docs/estimators.md).
+    "best": {"mode": "moments", "lr": 5e-3, "steps": 2000, "restarts": 12, "whiten": True},
 }
 
 
@@ -300,7 +314,8 @@ def _init_opt_state(W, *, cfg: Config):
 
 
 def _initial_state(seeds, *, cfg: Config, m: int, d: int):
-    """W [P, R, m, d], optimiser state and shuffle keys [P, R] of every seed and restart.
+    """W [P, R, m, d], optimiser state and shuffle keys [P, R] of every seed and restart (m: the
+    training coordinates, d whitened ones with ``whiten``).
 
     Drawn on the host (numpy SeedSequence per (seed, restart)): no compilation, and restart r
     of a run is the same whatever the number of restarts.
@@ -397,36 +412,93 @@ def _as_blocks(envs, latent_dim):
     return blocks, m, m if latent_dim is None else int(latent_dim)
 
 
-def _layout(problems, latent_dim, batch_size: int):
-    """The validated environment blocks of every problem and their common Layout."""
+def _layout(problems, latent_dim, cfg: Config):
+    """The validated environment blocks of every problem and their common Layout (of the
+    coordinates trained in: d whitened ones when ``cfg.whiten``, else the m of X)."""
     prepared = [_as_blocks(envs, latent_dim) for envs in problems]
     if len({tuple(b.shape for b in blocks) for blocks, _, _ in prepared}) > 1:
         raise MncrlError(f"{NAME}.fit_batch: every problem must have the same environment sizes")
     blocks, m, d = prepared[0]
     counts = tuple(b.shape[0] for b in blocks)
-    return [b for b, _, _ in prepared], Layout(counts=counts, m=m, d=d, batch_size=batch_size)
+    layout = Layout(counts=counts, m=d if cfg.whiten else m, d=d, batch_size=cfg.batch_size)
+    return [b for b, _, _ in prepared], layout
 
 
-def _prepare(problems, layout: Layout, mode: str):
-    """Per-problem environment covariances (P x K x m x m, float64 numpy) and the training data
-    on device: the centred float32 rows for minibatch mode (:func:`~.minibatches.row_buffer`:
-    P x n x K*m for equal sizes, the released code's [n, envs, m] stack; P x N x m otherwise,
-    written environment by environment into one buffer), the float32 covariances for moments
-    mode."""
-    P, K, m = len(problems), layout.K, layout.m
+#: Eigenvalues of the pooled correlation matrix are floored at this fraction of the largest
+#: before whitening: a direction with (almost) no variance in any environment, e.g. a latent
+#: intervened on in every environment or float32 rounding noise (~1e-14), is not blown up to
+#: unit variance. Correlations, not covariances: the floor does not depend on the units of X.
+WHITEN_FLOOR = 1e-8
+
+
+def whitening(S: np.ndarray, counts, d: int) -> tuple[np.ndarray, int]:
+    """The m x d map A to whitened coordinates X A and the number of floored directions.
+
+    P = sum_k (n_k - 1) S_k / sum_k (n_k - 1) is the pooled within-environment covariance of
+    the covariances S (K x m x m), s its standard deviations and R = P / (s s^T) its correlation
+    matrix; with (l, U) the top d eigenpairs of R, l floored at ``WHITEN_FLOOR`` * l_1,
+    A = diag(1/s) U diag(l)^-1/2, so A^T P A = I (for m > d: the top-d principal subspace of
+    the standardised X, whitened). Multiplying the columns of X by positive factors D gives
+    R unchanged and A / D: the coordinates X A are the same whatever the units of X.
+    """
+    weights = np.asarray(counts, dtype=np.float64) - 1.0
+    pooled = np.einsum("k,kab->ab", weights / weights.sum(), S)
+    sd = np.sqrt(np.clip(np.diag(pooled), 0.0, None))
+    sd = np.where(sd > 0, sd, 1.0)  # a constant column: its correlations are 0
+    corr = pooled / np.outer(sd, sd)
+    evals, evecs = np.linalg.eigh(0.5 * (corr + corr.T))
+    evals, evecs = evals[::-1][:d], evecs[:, ::-1][:, :d]
+    if not evals[0] > 0:
+        raise MncrlError(f"{NAME}: the data have no variance in any environment")
+    floor = WHITEN_FLOOR * evals[0]
+    return evecs / np.sqrt(np.maximum(evals, floor)) / sd[:, None], int((evals < floor).sum())
+
+
+def _whiten(S: np.ndarray, A: np.ndarray) -> np.ndarray:
+    """Covariances S (P x K x m x m) in the coordinates X A (P x K x d x d, symmetric)."""
+    St = np.einsum("pai,pkab,pbj->pkij", A, S, A, optimize=True)
+    return 0.5 * (St + np.swapaxes(St, -1, -2))
+
+
+def _centred(block) -> np.ndarray:
+    centred = np.asarray(block, dtype=np.float64)
+    return centred - centred.mean(axis=0)
+
+
+def _prepare(problems, layout: Layout, cfg: Config):
+    """Per-problem environment covariances (P x K x m' x m', float64 numpy), the training data
+    on device, the maps to the training coordinates (P x m x d) and the number of floored
+    directions of each problem's whitening (both None without ``cfg.whiten``).
+
+    m' = m, or d with ``cfg.whiten`` (then everything is in the whitened coordinates X A, see
+    :func:`whitening`). The training data are the centred float32 rows for minibatch mode
+    (:func:`~.minibatches.row_buffer`: P x n x K*m' for equal sizes, the released code's
+    [n, envs, m] stack; P x N x m' otherwise, written environment by environment into one
+    buffer), the float32 covariances for moments mode."""
+    P, K, m = len(problems), layout.K, problems[0][0].shape[1]
     S = np.empty((P, K, m, m))
-    X = row_buffer(P, layout) if mode == "minibatch" else None
+    X = row_buffer(P, layout) if cfg.mode == "minibatch" else None
     with single_threaded_blas():
         for p, blocks in enumerate(problems):
             for k, block in enumerate(blocks):
-                centred = np.asarray(block, dtype=np.float64)
-                centred = centred - centred.mean(axis=0)
+                centred = _centred(block)
                 S[p, k] = np.dot(centred.T, centred) / (len(centred) - 1)
-                if X is not None:
+                if X is not None and not cfg.whiten:
                     X = put_rows(X, centred.astype(np.float32), p, k, layout)
     if not np.isfinite(S).all():
         raise MncrlError(f"{NAME}: the data contain NaN/Inf or overflow float64")
-    return S, X if X is not None else jax.device_put(S.astype(np.float32))
+    A, floored = None, None
+    if cfg.whiten:
+        maps = [whitening(S_p, layout.counts, layout.d) for S_p in S]
+        A, floored = np.stack([a for a, _ in maps]), [n for _, n in maps]
+        S = _whiten(S, A)
+        if X is not None:
+            with single_threaded_blas():
+                for p, blocks in enumerate(problems):
+                    for k, block in enumerate(blocks):
+                        rows = np.dot(_centred(block), A[p]).astype(np.float32)
+                        X = put_rows(X, rows, p, k, layout)
+    return S, X if X is not None else jax.device_put(S.astype(np.float32)), A, floored
 
 
 # --------------------------------------------------------------------------------------------
@@ -471,8 +543,8 @@ def fit_batch(problems, seeds, latent_dim=None, *, progress: bool = False, **hpa
     t0 = time.perf_counter()
     cfg = make_config(**hparams)
     _check_seeds(problems, seeds)
-    blocks, layout = _layout(problems, latent_dim, cfg.batch_size)
-    S64, data = _prepare(blocks, layout, cfg.mode)
+    blocks, layout = _layout(problems, latent_dim, cfg)
+    S64, data, A, floored = _prepare(blocks, layout, cfg)
     seconds = {"seconds_prepare": time.perf_counter() - t0}
 
     state = _initial_state(seeds, cfg=cfg, m=layout.m, d=layout.d)
@@ -482,15 +554,19 @@ def fit_batch(problems, seeds, latent_dim=None, *, progress: bool = False, **hpa
     seconds["seconds_compile"] = compiling[0]
     seconds["seconds_train"] = time.perf_counter() - t0 - compiling[0]
     del data, state  # free the device copy of the rows before building the results
-    return _results(W, losses, S64, seeds, cfg, layout, seconds)
+    return _results(W, losses, S64, (A, floored), seeds, cfg, layout, seconds)
 
 
-def _results(W, losses, S, seeds, cfg: Config, layout: Layout, seconds: dict) -> list[Fit]:
-    """One Fit per problem: its best restart by the exact final loss (covariances S, float64)
-    and the diagnostics; ``seconds`` (of the whole batch) are shared out per problem."""
+def _results(W, losses, S, white, seeds, cfg: Config, layout: Layout, seconds: dict) -> list[Fit]:
+    """One Fit per problem: its best restart by the exact final loss (covariances S, float64,
+    in the training coordinates) and the diagnostics; with ``cfg.whiten`` the unmixing is
+    mapped back to X's coordinates by the maps of ``white`` = (A [P, m, d], floored
+    directions per problem). ``seconds`` (of the whole batch) are shared out per problem."""
+    A, floored = white
     final, V, terms = _final_losses(W, S, cfg)
     W = np.asarray(W, dtype=np.float64)
     P, R = W.shape[:2]
+    W_x = W if A is None else np.einsum("pai,prij->praj", A, W)
     fits = []
     for p in range(P):
         best = _best_restart(final[p], W[p], seeds[p], cfg)
@@ -499,7 +575,7 @@ def _results(W, losses, S, seeds, cfg: Config, layout: Layout, seconds: dict) ->
             curve = curve.reshape(cfg.epochs, layout.steps_per_epoch).mean(axis=1)
         fits.append(
             Fit(
-                unmixing=W[p, best],
+                unmixing=W_x[p, best],
                 targets=None,
                 info={
                     "estimator": NAME,
@@ -510,6 +586,7 @@ def _results(W, losses, S, seeds, cfg: Config, layout: Layout, seconds: dict) ->
                     "steps_per_epoch": layout.steps_per_epoch,
                     "env_batch": list(layout.env_batch),
                     "restarts": R,
+                    **({} if A is None else {"whiten_floored": floored[p]}),
                     "selected_restart": best,
                     "final_loss": float(final[p, best]),
                     "final_losses": final[p].tolist(),
@@ -582,4 +659,5 @@ __all__ = [
     "total_loss",
     "variances_from_covariances",
     "weighted_loss",
+    "whitening",
 ]
