@@ -11,7 +11,7 @@ minimum MCC per experiment.
 
 Usage: ``nice -n 19 .venv/bin/python benchmarks/sv_best_cells.py [--experiments fig2a fig2b
 fig2c table1 fig4] [--cells REGEX] [--label sv-best] [--preset P] [--set KEY=VALUE ...]
-[--csv OUT.csv]`` (the whole set is 33 cells x 5 seeds; ~15-25 minutes on 2 shared cores,
+[--csv OUT.csv]`` (the whole set is 33 cells x 5 seeds; 6-11 minutes on 2 shared cores,
 most of it simulating the d = 30 cells).
 """
 
