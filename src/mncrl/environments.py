@@ -15,6 +15,10 @@ from mncrl.observation_noise import signal_dimension
 from mncrl.threads import single_threaded_blas
 
 RANK_TOL = 1e-6
+# Full-rank data are searched for fewer latents behind observation noise only when some
+# direction of the pooled correlation matrix has less than this fraction of the largest
+# eigenvalue (noise sd up to ~20% of a sensor's spread); otherwise there is no floor to find.
+NOISE_FLOOR_MAX = 0.05
 
 
 def estimate_latent_dim(envs, rel_tol: float = RANK_TOL) -> int:
@@ -22,7 +26,8 @@ def estimate_latent_dim(envs, rel_tol: float = RANK_TOL) -> int:
 
     The number of eigenvalues above ``rel_tol`` times the largest one of its correlation
     matrix (float64; the units of each column do not matter). When that is every coordinate
-    (observation noise gives every direction variance), the number of latents behind
+    (observation noise gives every direction variance) and some direction is small enough to
+    be noise (NOISE_FLOOR_MAX), the number of latents behind
     per-coordinate noise is looked for with factor analysis over the environments
     (:func:`mncrl.observation_noise.signal_dimension`): the smallest d whose left-over
     directions are pure noise; m when there is none (e.g. m = d).
@@ -42,8 +47,8 @@ def estimate_latent_dim(envs, rel_tol: float = RANK_TOL) -> int:
     sd = np.where(sd > 0, sd, 1.0)  # a constant column adds nothing to the rank
     eig = np.linalg.eigvalsh(C / np.outer(sd, sd))
     rank = int((eig > rel_tol * eig.max()).sum())
-    if rank < len(sd) or len(blocks) < 2:
-        return rank
+    if rank < len(sd) or len(blocks) < 2 or eig.min() > NOISE_FLOOR_MAX * eig.max():
+        return rank  # (last case: no direction small enough to be a noise floor)
     # full rank: observation noise on top of fewer latents? (factor analysis over environments)
     covs = np.stack([np.cov(np.asarray(b, dtype=np.float64), rowvar=False) for b in blocks])
     found = signal_dimension(covs, [len(b) for b in blocks])
