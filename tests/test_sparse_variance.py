@@ -481,3 +481,20 @@ def test_paper_presets_are_unchanged(m, preset, mode):
     hp = {**sv.PRESETS[preset], "batch_size": 256, "epochs": 10, "restarts": 2, "mode": mode}
     W = sv.fit(_loo_envs(2000, 3, m, 0), seed=7, latent_dim=3, **hp).unmixing
     np.testing.assert_allclose(W, _PAPER_PRESETS_BEFORE[m, preset, mode], rtol=0, atol=1e-7)
+
+
+def test_best_removes_per_sensor_noise_when_m_exceeds_d():
+    """1% noise per coordinate (a different variance each), m = 9 > d = 5, columns in units
+    spanning 10^[-3, 3]: the `best` preset estimates the noise (factor analysis), trains on the
+    de-noised moments and recovers the latents."""
+    from mncrl import api, metrics
+    from mncrl.simulation import Scenario, simulate
+
+    ds = simulate(
+        Scenario(d=5, m=9, n=8000, mixing="gaussian", obs_noise_relative=0.01, dtype="float64"), 0
+    )
+    f = 10 ** np.random.default_rng(0).uniform(-3, 3, 9)
+    envs = [X * f for X in api.split_by_env(ds.X, ds.env)]
+    fit = sv.fit(envs, seed=0, latent_dim=5, **sv.PRESETS["best"])
+    assert fit.info["observation_noise"]["method"] == "multi-group factor analysis"
+    assert metrics.mcc(ds.Z, (ds.X * f) @ fit.unmixing) >= 0.99

@@ -93,6 +93,7 @@ from mncrl.estimators.minibatches import (
     put_rows,
     row_buffer,
 )
+from mncrl.observation_noise import denoise, noise_detected
 from mncrl.threads import single_threaded_blas
 
 NAME = "sparse-variance"
@@ -454,6 +455,21 @@ def whitening(S: np.ndarray, counts, d: int) -> tuple[np.ndarray, int]:
     return evecs / np.sqrt(np.maximum(evals, floor)) / sd[:, None], int((evals < floor).sum())
 
 
+def _signal_map(S: np.ndarray, counts, d: int, mode: str):
+    """(A, floored directions, (noise info or None, covariances in the coordinates X A)) of
+    one problem. In moments mode with m > d and observation noise in the data
+    (:func:`~mncrl.observation_noise.noise_detected`) the per-coordinate noise is estimated
+    and removed first (:func:`~mncrl.observation_noise.denoise`: the variances that should
+    be exactly zero are zero again); otherwise :func:`whitening`."""
+    m = S.shape[-1]
+    pooled = np.einsum("k,kab->ab", np.asarray(counts, float) / np.sum(counts), S)
+    if mode == "moments" and m > d and noise_detected(pooled, d):
+        out = denoise(S, counts, d)
+        return out.transform, 0, (out.noise.to_info(), out.covs)
+    A, floored = whitening(S, counts, d)
+    return A, floored, (None, _whiten(S[None], A[None])[0])
+
+
 def _whiten(S: np.ndarray, A: np.ndarray) -> np.ndarray:
     """Covariances S (P x K x m x m) in the coordinates X A (P x K x d x d, symmetric)."""
     St = np.einsum("pai,pkab,pbj->pkij", A, S, A, optimize=True)
@@ -489,9 +505,10 @@ def _prepare(problems, layout: Layout, cfg: Config):
         raise MncrlError(f"{NAME}: the data contain NaN/Inf or overflow float64")
     A, floored = None, None
     if cfg.whiten:
-        maps = [whitening(S_p, layout.counts, layout.d) for S_p in S]
-        A, floored = np.stack([a for a, _ in maps]), [n for _, n in maps]
-        S = _whiten(S, A)
+        maps = [_signal_map(S_p, layout.counts, layout.d, cfg.mode) for S_p in S]
+        A = np.stack([a for a, _, _ in maps])
+        floored = [(n, info) for _, n, (info, _) in maps]
+        S = np.stack([covs for _, _, (_, covs) in maps])
         if X is not None:
             with single_threaded_blas():
                 for p, blocks in enumerate(problems):
@@ -586,7 +603,14 @@ def _results(W, losses, S, white, seeds, cfg: Config, layout: Layout, seconds: d
                     "steps_per_epoch": layout.steps_per_epoch,
                     "env_batch": list(layout.env_batch),
                     "restarts": R,
-                    **({} if A is None else {"whiten_floored": floored[p]}),
+                    **(
+                        {}
+                        if A is None
+                        else {
+                            "whiten_floored": floored[p][0],
+                            "observation_noise": floored[p][1],
+                        }
+                    ),
                     "selected_restart": best,
                     "final_loss": float(final[p, best]),
                     "final_losses": final[p].tolist(),
