@@ -211,6 +211,7 @@ def test_archive_of_a_run_verifies_and_catches_a_changed_number(smoke_run, tmp_p
     """`make archive` / `make verify` on the smoke run: the archive reproduces its own claims,
     a rerun's tables compare identical, and one changed digit is reported."""
     from mncrl import archive as arch
+    from mncrl import provenance
 
     wf, _, _ = smoke_run
     config = config_mod.load(wf / "config/config.yaml", wf / "config/smoke.yaml")
@@ -234,7 +235,55 @@ def test_archive_of_a_run_verifies_and_catches_a_changed_number(smoke_run, tmp_p
     assert arch.compare(config, archive, claims, rtol=1e-6) == []
     assert arch.compare(config, archive, claims, experiments=["fig2b", "coverage"]) == []
     other = {**config, "max_batch_mb": config["max_batch_mb"] + 1}
-    assert "config hash" in arch.compare(other, archive, claims)[0]
+    diffs = arch.compare(other, archive, claims)
+    assert len(diffs) == len(config["experiments"])
+    assert all("changed since the archive" in d for d in diffs)
+    assert manifest["experiment_hashes"] == provenance.experiment_hashes(config)
+
+
+def test_archive_is_valid_per_experiment(smoke_run, tmp_path):
+    """An archive without the noise experiments: their claims are pending (not evaluated, not
+    "no data"), listed in the README block, and neither they nor the config additions that
+    introduced them make the archived experiments differ."""
+    import copy
+
+    from mncrl import archive as arch
+    from mncrl import claims as cl
+
+    wf, _, _ = smoke_run
+    config = config_mod.load(wf / "config/config.yaml", wf / "config/smoke.yaml")
+    config["results_dir"] = str(wf / OUT)
+    claims = wf / "paper/claims.yaml"
+    noise = [n for n in config["experiments"] if n.startswith("noise-")]
+    assert noise
+    older = {
+        **config,
+        "experiments": {n: b for n, b in config["experiments"].items() if n not in noise},
+    }
+    archive = tmp_path / "archive"
+    manifest = arch.write(older, archive, claims, {"wall_seconds": 90.0, "cores": 2})
+    assert set(manifest["experiment_hashes"]) == set(older["experiments"])
+    stored = json.loads((archive / "claims.json").read_text())
+    header, all_claims = cl.load_claims(claims)
+    waiting = [c for c in all_claims if c.experiment in noise]
+    assert waiting and len(stored["claims"]) == len(all_claims) - len(waiting)
+    run = json.loads((wf / OUT / "claims.json").read_text())  # every claim, every experiment
+    pending_ids = {c.id for c in waiting}
+    assert {c["id"]: c["verdict"] for c in stored["claims"]} == {
+        c["id"]: c["verdict"] for c in run["claims"] if c["id"] not in pending_ids
+    }
+    archived_fields = [n for n, f in header["fields"].items() if not set(f.experiment) & set(noise)]
+    assert stored["fields"] == {n: run["fields"][n] for n in archived_fields}
+    assert arch.pending(archive, claims, config) == (noise, waiting)
+    block = arch.readme_block(archive, claims, config)
+    assert f"Not yet archived: {', '.join(noise)} ({len(waiting)} claims)" in block
+    assert arch.compare(config, archive, claims) == []
+    assert "not in the archive" in arch.compare(config, archive, claims, experiments=noise)[0]
+    changed = copy.deepcopy(config)
+    changed["estimators"]["icrl-reference"]["preset"] = "default"
+    diffs = arch.compare(changed, archive, claims)
+    assert len(diffs) == 1 and "experiment fig2a changed since the archive" in diffs[0]
+    assert "Changed since the archive" in arch.readme_block(archive, claims, changed)
 
 
 def test_rerun_has_nothing_to_do(smoke_run):

@@ -1,7 +1,8 @@
 """The archive of the last full run (``paper/results/``): small text files a reviewer can read
 without rerunning anything, and the reference ``make verify`` compares a rerun with.
 
-- ``manifest.json``: commit, config hash, platform, wall time and date of the run;
+- ``manifest.json``: commit, config hash, per-experiment hashes
+  (:func:`mncrl.provenance.experiment_hashes`), platform, wall time and date of the run;
 - ``claims-inputs.csv``: every metrics row a claim or a note field reads (so the verdicts can
   be recomputed from the archive alone: ``python -m mncrl.claims
   paper/results/claims-inputs.csv --only ID``);
@@ -11,7 +12,15 @@ without rerunning anything, and the reference ``make verify`` compares a rerun w
 
 ``python -m mncrl.archive write`` builds it from a results directory, ``compare`` checks a rerun
 against it (identical numbers expected on the same platform; ``--rtol`` otherwise),
-``readme`` regenerates the README's reviewer block from it (``--check``: fail if stale).
+``readme`` regenerates the README's reviewer block from it (``--check``: fail if stale),
+``claims`` re-evaluates the archived claims after an edit of the claims file, ``rehash
+--from-commit`` adds the per-experiment hashes to a manifest written before they existed.
+
+The archive is valid per experiment: an archived experiment stays valid as long as its hash
+(its block, its scenario, its estimators, ``headline_metric``, ``max_batch_mb``) is unchanged,
+whatever else the config gains. Experiments configured but not archived, and the claims that
+read them, are *pending*: left out of the archive's claims evaluation and listed in the README
+block until the next full run (``make archive``).
 """
 
 from __future__ import annotations
@@ -19,7 +28,9 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -103,20 +114,95 @@ def summary_files(config: Mapping, experiments: Sequence[str] | None = None) -> 
     return out
 
 
-def evaluate_archive(archive: Path, claims_path: str | Path):
-    """(header, claims, verdicts, field values) recomputed from the archived claims inputs."""
-    header, claims, verdicts, values, _ = cl.evaluate_files(
-        claims_path, [str(archive / "claims-inputs.csv")]
-    )
+def read_manifest(archive: Path) -> dict:
+    path = archive / "manifest.json"
+    if not path.exists():
+        raise MncrlError(f"no archive in {archive} (manifest.json missing)")
+    return json.loads(path.read_text())
+
+
+def archived_hashes(archive: Path) -> dict[str, str]:
+    """Experiment -> hash of its config inputs, for every experiment in the archive."""
+    manifest = read_manifest(archive)
+    if "experiment_hashes" not in manifest:
+        raise MncrlError(
+            f"{archive / 'manifest.json'} has no experiment_hashes "
+            "(python -m mncrl.archive rehash --from-commit, or make archive)"
+        )
+    return dict(manifest["experiment_hashes"])
+
+
+def claim_experiments(claim: cl.Claim, fields: Mapping[str, cl.Field]) -> set[str]:
+    """The experiments a claim reads: its own and those of the fields its text renders."""
+    out = {claim.experiment}
+    for key in ("statement", "note", "cause"):
+        for name in cl.FIELD_RE.findall(str(getattr(claim, key) or "")):
+            if name in fields:
+                out |= set(fields[name].experiment)
+    return out
+
+
+def split_claims(header: Mapping, claims: Sequence[cl.Claim], experiments):
+    """(header with only the fields on ``experiments``, the claims whose experiments are all
+    in ``experiments``, the other claims: pending until those experiments are archived)."""
+    experiments = set(experiments)
+    fields = header["fields"]
+    kept_fields = {n: f for n, f in fields.items() if set(f.experiment) <= experiments}
+    kept, pending = [], []
+    for c in claims:
+        (kept if claim_experiments(c, fields) <= experiments else pending).append(c)
+    return {**header, "fields": kept_fields}, kept, pending
+
+
+def evaluate_archive(archive: Path, claims_path: str | Path, experiments=None):
+    """(header, claims, verdicts, field values) recomputed from the archived claims inputs,
+    for the claims (and note fields) whose experiments are all archived (``experiments``:
+    default the manifest's ``experiment_hashes``)."""
+    from mncrl.experiments.tables import concat
+
+    if experiments is None:
+        experiments = archived_hashes(archive)
+    header, claims = cl.load_claims(claims_path)
+    header, claims, _ = split_claims(header, claims, experiments)
+    table = concat([str(archive / "claims-inputs.csv")])
+    verdicts = cl.evaluate_all(claims, table)
+    values = cl.field_values(header["fields"], table)
     return header, claims, verdicts, values
 
 
-def write_claims(archive: Path, claims_path: str | Path, provenance: Mapping) -> dict:
-    """claims.json and claims-report.md of the archive, from its claims inputs."""
+def pending(archive: Path, claims_path: str | Path, config: Mapping | None = None):
+    """(experiments not in the archive, claims pending on them): the configured experiments
+    the archive lacks (config order; then any other experiment a pending claim reads) and the
+    claims that read one of them."""
+    archived = archived_hashes(archive)
+    header, claims = cl.load_claims(claims_path)
+    _, _, waiting = split_claims(header, claims, archived)
+    names = [n for n in (config or {}).get("experiments", {}) if n not in archived]
+    for c in waiting:
+        for n in sorted(claim_experiments(c, header["fields"])):
+            if n not in archived and n not in names:
+                names.append(n)
+    return names, waiting
+
+
+def changed_experiments(archive: Path, config: Mapping) -> list[str]:
+    """Archived experiments whose config inputs differ today (or that are no longer
+    configured): their archived numbers are stale (make archive)."""
+    from mncrl import provenance as pv
+
+    ours = pv.experiment_hashes(config)
+    return [n for n, h in archived_hashes(archive).items() if ours.get(n) != h]
+
+
+def write_claims(
+    archive: Path, claims_path: str | Path, provenance: Mapping, experiments=None
+) -> dict:
+    """claims.json and claims-report.md of the archive, from its claims inputs (the claims
+    whose experiments are all archived; see :func:`evaluate_archive`)."""
     from mncrl.data import atomic_write
     from mncrl.experiments.tables import write_json
 
-    header, claims, verdicts, values = evaluate_archive(archive, claims_path)
+    header, claims, verdicts, values = evaluate_archive(archive, claims_path, experiments)
     data = cl.to_json(header, claims, verdicts, values, provenance)
     write_json(data, archive / "claims.json")
     text = cl.render_report(
@@ -148,16 +234,18 @@ def write(
             raise MncrlError(f"missing table {src} (run the workflow first)")
         write_table(_without_timing(pd.read_csv(src, low_memory=False)), archive / "summary" / name)
     results_root = Path(config["results_dir"]).resolve()
+    hashes = pv.experiment_hashes(config)
     manifest = {
         "commit": pv.git_commit(),
         "config_hash": pv.config_hash(config),
+        "experiment_hashes": {name: hashes[name] for name in _names(config, None)},
         "results_dir": str(config["results_dir"]),
         "platform": pv.platform_info(),
         "run": dict(run),
         "jobs": _job_count(results_root),
     }
     provenance = {"commit": manifest["commit"], "config_hash": manifest["config_hash"]}
-    write_claims(archive, claims_path, provenance)
+    write_claims(archive, claims_path, provenance, manifest["experiment_hashes"])
     written = [str(p.relative_to(archive)) for p in archive.rglob("*") if p.is_file()]
     manifest["files"] = sorted([*written, "manifest.json"])
     write_json(manifest, archive / "manifest.json")
@@ -167,6 +255,54 @@ def write(
 def _job_count(results_root: Path) -> int:
     """Jobs of the run: one benchmark file per job."""
     return sum(1 for _ in (results_root / "benchmarks").rglob("*.tsv"))
+
+
+def config_at_commit(commit: str, repo: str | Path = ".") -> dict:
+    """The validated config (``config/config.yaml`` alone, checked against the
+    ``config/schema.yaml`` of the same commit, defaults filled) as of ``commit``."""
+    from mncrl.config import load
+
+    with tempfile.TemporaryDirectory(prefix="mncrl-config-") as tmp:
+        for name in ("config.yaml", "schema.yaml"):
+            try:
+                text = subprocess.run(
+                    ["git", "show", f"{commit}:config/{name}"],
+                    cwd=repo,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    timeout=60,
+                ).stdout
+            except (OSError, subprocess.SubprocessError) as exc:
+                raise MncrlError(f"cannot read config/{name} at commit {commit}: {exc}") from None
+            (Path(tmp) / name).write_text(text)
+        return load(Path(tmp) / "config.yaml")
+
+
+def rehash(archive: Path, commit: str | None = None, repo: str | Path = ".") -> dict:
+    """Add ``experiment_hashes`` to the manifest of an archive written before they existed,
+    from the config of the commit that wrote it (``commit``: default the manifest's). Refused
+    unless that config reproduces the manifest's ``config_hash``; every other manifest key and
+    every archived number stay as they are."""
+    from mncrl import provenance as pv
+    from mncrl.experiments.tables import write_json
+
+    manifest = read_manifest(archive)
+    commit = commit or manifest["commit"]
+    if commit.endswith("-dirty"):
+        raise MncrlError(f"the archive was written from a dirty tree ({commit}): make archive")
+    config = config_at_commit(commit, repo)
+    if pv.config_hash(config) != manifest["config_hash"]:
+        raise MncrlError(
+            f"the config of commit {commit} has hash {pv.config_hash(config)}, the archive "
+            f"{manifest['config_hash']}: not the config the archive was written from"
+        )
+    hashes = pv.experiment_hashes(config)
+    if manifest.get("experiment_hashes", hashes) != hashes:
+        raise MncrlError("the manifest already has different experiment_hashes")
+    manifest["experiment_hashes"] = hashes
+    write_json(manifest, archive / "manifest.json")
+    return manifest
 
 
 # --------------------------------------------------------------------------------------------
@@ -218,15 +354,30 @@ def compare(
     ``experiments``: compare only these (their claims inputs, summaries and claims)."""
     from mncrl import provenance as pv
 
-    manifest = json.loads((archive / "manifest.json").read_text())
-    ours_hash = pv.config_hash(config)
-    if ours_hash != manifest["config_hash"]:
-        return [
-            f"config hash {ours_hash} differs from the archive's {manifest['config_hash']}: "
-            "the config changed since the archive was written (make archive)"
-        ]
+    archived_hash = archived_hashes(archive)
+    ours_hash = pv.experiment_hashes(config)
     names = _names(config, experiments)
     diffs = []
+    if experiments is None:
+        # by default every archived experiment; configured but unarchived ones are pending
+        # (see :func:`pending`), not differences
+        names = [n for n in names if n in archived_hash]
+        diffs += [
+            f"experiment {n}: in the archive but no longer configured (make archive)"
+            for n in archived_hash
+            if n not in ours_hash
+        ]
+    for n in names:
+        if n not in archived_hash:
+            diffs.append(f"experiment {n}: not in the archive (make archive)")
+        elif ours_hash[n] != archived_hash[n]:
+            diffs.append(
+                f"experiment {n} changed since the archive (experiment hash {ours_hash[n]}, "
+                f"archived {archived_hash[n]}): make archive"
+            )
+    names = [n for n in names if archived_hash.get(n) == ours_hash[n]]
+    if not names:
+        return diffs
     table = read_metrics(config, names)
     header, claims = cl.load_claims(claims_path)
     fresh = _reread(claims_inputs(table, header, claims))
@@ -244,7 +395,7 @@ def compare(
         diffs += compare_frames(
             f"summary/{name}", ours, pd.read_csv(archive / "summary" / name, low_memory=False), rtol
         )
-    claims = [c for c in claims if c.experiment in names]
+    claims = [c for c in claims if claim_experiments(c, header["fields"]) <= set(names)]
     fresh_verdicts = cl.evaluate_all(claims, table)
     stored = {c["id"]: c for c in json.loads((archive / "claims.json").read_text())["claims"]}
     for v in fresh_verdicts:
@@ -278,8 +429,12 @@ def _duration(seconds) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
-def readme_block(archive: Path) -> str:
-    """The README's reviewer summary, generated from the archive (never typed)."""
+def readme_block(
+    archive: Path, claims_path: str | Path | None = None, config: Mapping | None = None
+) -> str:
+    """The README's reviewer summary, generated from the archive (never typed); with the
+    claims file (and the config), also the experiments and claims pending a full run (and
+    the archived experiments whose config changed since)."""
     data = json.loads((archive / "claims.json").read_text())
     manifest = json.loads((archive / "manifest.json").read_text())
     entries = data["claims"]
@@ -306,8 +461,22 @@ def readme_block(archive: Path) -> str:
         f"- **The paper's {len(paper)} numbers:** {counts(paper)}.",
         f"- **Our own {len(ours)} claims:** {counts(ours)}.",
         f"- Failed fits behind these verdicts: {sum(c['ours']['failed'] for c in entries)}.",
-        "",
     ]
+    if claims_path is not None:
+        names, waiting = pending(archive, claims_path, config)
+        if names or waiting:
+            lines.append(
+                f"- Not yet archived: {', '.join(names) or '(none)'} "
+                f"({len(waiting)} claim{'s' if len(waiting) != 1 else ''}): `make archive`."
+            )
+    if config is not None:
+        changed = changed_experiments(archive, config)
+        if changed:
+            lines.append(
+                f"- Changed since the archive (archived numbers stale): {', '.join(changed)}: "
+                "`make archive`."
+            )
+    lines.append("")
     groups: dict[str, list[dict]] = {}
     for c in entries:
         if c["verdict"] in (*cl.DISCREPANCIES, "fails", "failed runs"):
@@ -383,6 +552,20 @@ def main(argv: list[str] | None = None) -> int:
     t = sub.add_parser("targets", parents=[common], help="the files compare needs (Makefile)")
     t.add_argument("--experiments", nargs="*", default=None, help="only these experiments")
     sub.add_parser("claims", parents=[common], help="re-evaluate the archived claims")
+    h = sub.add_parser(
+        "rehash",
+        parents=[common],
+        help="add experiment_hashes to an older manifest, from the config of its commit",
+    )
+    h.add_argument(
+        "--from-commit",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="COMMIT",
+        help="read config/config.yaml (+ schema) at this commit (default: the manifest's); "
+        "required: the hashes never come from today's config",
+    )
     r = sub.add_parser("readme", parents=[common], help="regenerate the README block")
     r.add_argument("--readme", default="README.md")
     r.add_argument("--check", action="store_true", help="exit 1 if the README block is stale")
@@ -401,15 +584,16 @@ def main(argv: list[str] | None = None) -> int:
             manifest = write(config, archive, args.claims, run)
             print(f"archived {len(manifest['files'])} files in {archive}")
         elif args.command == "compare":
-            if not (archive / "manifest.json").exists():
-                raise MncrlError(f"no archive in {archive} (manifest.json missing)")
-            diffs = compare(
-                _config(args.config, args.results),
-                archive,
-                args.claims,
-                args.rtol,
-                args.experiments or None,
-            )
+            read_manifest(archive)
+            config = _config(args.config, args.results)
+            diffs = compare(config, archive, args.claims, args.rtol, args.experiments or None)
+            if not args.experiments:
+                names, waiting = pending(archive, args.claims, config)
+                if names:
+                    print(
+                        f"not compared, not yet archived: {', '.join(names)} "
+                        f"({len(waiting)} claims): make archive"
+                    )
             for d in diffs:
                 print(d)
             if diffs:
@@ -421,15 +605,26 @@ def main(argv: list[str] | None = None) -> int:
             config = _config(args.config, args.results)
             files = [*summary_files(config, names).values(), *metrics_paths(config, names)]
             print(" ".join(str(f) for f in files))
+        elif args.command == "rehash":
+            if args.from_commit is None:
+                raise MncrlError("rehash needs --from-commit [COMMIT] (default: the manifest's)")
+            manifest = rehash(archive, args.from_commit or None)
+            for name, value in manifest["experiment_hashes"].items():
+                print(f"{name}: {value}")
+            source = (args.from_commit or manifest["commit"])[:12]
+            print(
+                f"experiment hashes of the config at {source} added to {archive / 'manifest.json'}"
+            )
         elif args.command == "claims":
-            manifest = json.loads((archive / "manifest.json").read_text())
+            manifest = read_manifest(archive)
             provenance = {"commit": manifest["commit"], "config_hash": manifest["config_hash"]}
             data = write_claims(archive, args.claims, provenance)
             print(json.dumps(data["summary"]))
         else:
             readme = Path(args.readme)
             text = readme.read_text()
-            new = splice_readme(text, readme_block(archive))
+            config = _config(args.config, None)
+            new = splice_readme(text, readme_block(archive, args.claims, config))
             if args.check:
                 if new != text:
                     print(f"{readme}: claims summary is stale (python -m mncrl.archive readme)")

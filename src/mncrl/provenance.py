@@ -1,5 +1,9 @@
 """Where a result comes from: the commit, a hash of the config that determines the numbers,
 and the platform. Stamped into the claims report and the archive's manifest.
+
+:func:`config_hash` hashes the whole config (every experiment); :func:`experiment_hashes`
+hashes, per experiment, only what determines that experiment's numbers, so that the archive
+stays valid for an experiment when another one is added or changed.
 """
 
 from __future__ import annotations
@@ -44,12 +48,44 @@ def _plain(value):
     return value
 
 
+def _digest(data) -> str:
+    """The first 16 hex digits of the SHA-256 of ``data`` as key-sorted, compact JSON."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
 def config_hash(config: Mapping) -> str:
     """The first 16 hex digits of the SHA-256 of the keys in :data:`HASHED_KEYS` of a
     validated config (defaults filled), as key-sorted JSON."""
-    data = {k: _plain(config.get(k)) for k in HASHED_KEYS}
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return _digest({k: _plain(config.get(k)) for k in HASHED_KEYS})
+
+
+def experiment_inputs(config: Mapping, name: str) -> dict:
+    """Everything in a validated config (defaults filled) that determines the numbers of
+    experiment ``name``: its block, the base scenario it names, the entries of the estimator
+    labels it lists (in its order; display names dropped), ``headline_metric`` and
+    ``max_batch_mb``. Other experiments, scenarios, estimators, paths and figures do not
+    enter."""
+    experiments = config["experiments"]
+    if name not in experiments:
+        raise KeyError(f"unknown experiment '{name}'")
+    block = experiments[name]
+    scenario = block["scenario"]
+    return {
+        "experiment": _plain(block),
+        "scenario": {scenario: _plain(config["scenarios"].get(scenario))},
+        "estimators": [
+            [label, _plain(config["estimators"].get(label))] for label in block["estimators"]
+        ],
+        "headline_metric": _plain(config.get("headline_metric")),
+        "max_batch_mb": _plain(config.get("max_batch_mb")),
+    }
+
+
+def experiment_hashes(config: Mapping) -> dict[str, str]:
+    """Experiment name -> hash (16 hex digits, as :func:`config_hash`) of
+    :func:`experiment_inputs`, for every experiment of a validated config."""
+    return {name: _digest(experiment_inputs(config, name)) for name in config["experiments"]}
 
 
 def platform_info() -> dict:
