@@ -146,22 +146,27 @@ def _latent_corr(A, B):
     return C[rows, cols]
 
 
+def _five_latents(seed, m, n, design, noise):
+    """d = 5 latents, Gaussian mixing into m coordinates, float64, per-sensor noise ``noise``."""
+    return _simulate(
+        seed,
+        d=5,
+        m=m,
+        n=n,
+        design=design,
+        mixing="gaussian",
+        dtype="float64",
+        obs_noise_relative=noise,
+    )
+
+
 @pytest.mark.parametrize("m", [5, 8])
 @pytest.mark.parametrize("noise", [0.0, 0.01])
 def test_units_do_not_matter(m, noise):
     """Each column of X times any factor in 10^[-3, 3]: the same latents (up to scale and sign)
     and the same targets, without and with per-sensor noise, m = d and m > d."""
     for seed in range(3):
-        ds, envs = _simulate(
-            seed,
-            d=5,
-            m=m,
-            n=4000,
-            design="leave-one-out",
-            mixing="gaussian",
-            dtype="float64",
-            obs_noise_relative=noise,
-        )
+        ds, envs = _five_latents(seed, m, 4000, "leave-one-out", noise)
         a = subspace.fit(envs, latent_dim=5)
         scaled, f = _raw_units(envs, seed)
         b = subspace.fit(scaled, latent_dim=5)
@@ -178,16 +183,7 @@ def test_per_sensor_noise_in_raw_units(m, design):
     coordinate) in raw units spanning six orders of magnitude: recovered, and the noise
     variances estimated (factor analysis for m > d, zero-variance equations for m = d)."""
     for seed in range(3):
-        ds, envs = _simulate(
-            seed,
-            d=5,
-            m=m,
-            n=8000,
-            design=design,
-            mixing="gaussian",
-            dtype="float64",
-            obs_noise_relative=0.01,
-        )
+        ds, envs = _five_latents(seed, m, 8000, design, 0.01)
         scaled, f = _raw_units(envs, seed)
         fit = subspace.fit(scaled, latent_dim=5)
         Zhat = api.unmix(ds.X.astype(np.float64) * f, fit.unmixing)
