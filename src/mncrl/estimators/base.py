@@ -39,6 +39,9 @@ class Estimator:
     also accepts ``observational=`` (an n x m array of unintervened data) and uses it when given.
     ``fit_batch``, when set, fits several independent problems (one per seed) in one vmapped call:
     ``fit_batch(list_of_envs, seeds, latent_dim=None, **hparams) -> list[Fit]``.
+    ``applicable``, when set, says whether the estimator's theory covers a :class:`Setting`:
+    ``applicable(setting) -> None`` (it does) or the reason it does not, one line. Experiments
+    record a setting an estimator does not cover as "not applicable" instead of fitting it.
     """
 
     name: str
@@ -49,6 +52,22 @@ class Estimator:
     needs_observational: bool = False
     reports_targets: bool = False
     fit_batch: Callable[..., list[Fit]] | None = None
+    applicable: Callable[[Setting], str | None] | None = None
+
+    def not_applicable(self, setting: Setting) -> str | None:
+        """Why the estimator does not cover ``setting`` (None when it does)."""
+        return None if self.applicable is None else self.applicable(setting)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What an experiment knows about a data set before fitting: the intervention ``kind``
+    ("do", "stochastic" or "soft"), the (K x d) bool ``targets`` of the interventional
+    environments and whether an observational environment exists (``observational``)."""
+
+    kind: str
+    targets: np.ndarray
+    observational: bool
 
 
 def coerce_hparam(estimator: str, key: str, value, default):
