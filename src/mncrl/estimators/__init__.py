@@ -20,6 +20,7 @@ _MODULES = {
     "subspace": "mncrl.estimators.subspace",
     "icrl": "mncrl.estimators.icrl",
     "ica": "mncrl.estimators.ica",
+    "lincd": "mncrl.estimators.lincd",
 }
 
 
