@@ -21,6 +21,7 @@ _MODULES = {
     "icrl": "mncrl.estimators.icrl",
     "ica": "mncrl.estimators.ica",
     "lincd": "mncrl.estimators.lincd",
+    "umni": "mncrl.estimators.umni",
 }
 
 
