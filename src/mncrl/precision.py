@@ -57,7 +57,9 @@ class Precisions:
         return self.transform @ np.asarray(rows, dtype=np.float64).T
 
 
-def reduce(blocks: list[np.ndarray], d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def reduce(
+    blocks: list[np.ndarray], d: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(covs, means, counts, transform) of the blocks in the reduced coordinates (module
     docstring); float64, one chunked pass per block."""
     mom = env_moments(blocks)
