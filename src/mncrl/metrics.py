@@ -516,13 +516,15 @@ def evaluate(
     env=None,
     chunk: int = PAPER_CHUNK,
     spearman: bool = True,
+    ancestors=None,
 ) -> dict[str, float]:
     """Every metric the given inputs allow.
 
     Z & Zhat -> ``mcc``, ``mcc_paper`` (pooled 5000-row chunks, interleaved by ``env`` when
     given), ``mcc_spearman``; L & W -> ``amari`` (latents measured in their standard
     deviations over all rows of Z when Z is given, else in 1 / ||L_i||); true & estimated targets -> ``target_f1``
-    (latents aligned by |L W| when L and W are given, else by |corr(Z, Zhat)|).
+    (latents aligned by |L W| when L and W are given, else by |corr(Z, Zhat)|); Z & Zhat &
+    the true ``ancestors`` (d x d bool) -> ``mcc_ancestral``.
     """
     out: dict[str, float] = {}
     have_latents = Z is not None and Zhat is not None
@@ -532,6 +534,8 @@ def evaluate(
         out["mcc_paper"] = mcc_paper(Z, Zhat, chunk=chunk, env=env)
         if spearman:
             out["mcc_spearman"] = mcc_spearman(Z, Zhat)
+        if ancestors is not None:
+            out["mcc_ancestral"] = mcc_ancestral(Z, Zhat, ancestors)
     if have_mixing:
         # the latents' own spreads when Z is known: then the value does not depend on the
         # units of X either (L's row norms do)

@@ -99,3 +99,11 @@ def coerce_hparam(estimator: str, key: str, value, default):
     if not np.isfinite(float(value)):
         fail("a finite number")
     return float(value)
+
+
+def do_only(setting: Setting) -> str | None:
+    """``applicable`` of the estimators whose theory needs do-interventions (zero-variance
+    directions): the paper's ``sparse-variance`` and ``subspace``."""
+    if setting.kind != "do":
+        return f"needs do-interventions (zero-variance directions), not {setting.kind} ones"
+    return None
