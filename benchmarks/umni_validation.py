@@ -20,7 +20,7 @@ Cells: ``soft`` (soft interventions, umni's default output: latents up to ancest
 (hard interventions, ``hard=True``: step 3 runs). Reported per cell: failures (a fit that raised
 an MncrlError: ours never crash with a traceback), MCC (mean / median over the problems that
 fitted; pooled over all environments' rows), the soft guarantee's ancestor leak
-(:func:`mncrl.estimators.umni.ancestor_leak`: 0 = exactly up to ancestors; median and the
+(:func:`mncrl.metrics.ancestor_leak`: 0 = exactly up to ancestors; median and the
 fraction <= 0.01) and the fraction with the target matrix recovered exactly (up to the matching
 of latents). The reference MCCs come from running the published script (our notes: it crashes
 with a singular-matrix error in ~10 % of the problems at n >= 5).
@@ -104,7 +104,7 @@ def evaluate(problem: dict, fit) -> dict:
     W = fit.unmixing
     mcc = metrics.mcc(problem["Z"], problem["X"] @ W)
     sd = problem["Z"][: len(problem["observational"])].std(axis=0)
-    leak, perm = umni.ancestor_leak(problem["L"] @ W, problem["adjacency"], sd)
+    leak, perm = metrics.ancestor_leak(problem["L"] @ W, problem["adjacency"], sd)
     targets = np.array_equal(fit.targets, problem["targets"][:, perm])
     return {"mcc": mcc, "leak": leak, "targets": targets}
 

@@ -26,6 +26,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from mncrl.errors import MncrlError
+from mncrl.scm import ancestor_matrix
 from mncrl.threads import single_threaded_blas
 
 PAPER_CHUNK = 5000
@@ -224,6 +225,31 @@ def mcc_ancestral(Z, Zhat, ancestors) -> float:
     :func:`ancestral_correlations` (Hungarian matching on them). Equals 1 exactly when every
     estimate is one true latent plus a combination of its ancestors."""
     return _mcc_from_corr(ancestral_correlations(Z, Zhat, ancestors))
+
+
+def ancestor_leak(effective: np.ndarray, adjacency: np.ndarray, scale=None):
+    """How far estimated latents are from the soft guarantee "up to ancestors".
+
+    ``effective`` (d x d) is E = L W (Zhat = Z E), ``adjacency`` the true graph (edge i -> j
+    when [i, j] != 0), ``scale`` the true latents' standard deviations (default 1). Each
+    estimated latent j is the combination sum_i E[i, j] Z_i; its *leak* onto a true latent v is
+    the share of sum_i (E[i, j] scale_i)^2 carried by latents that are neither v nor an ancestor
+    of v. Estimated latents are matched one-to-one to true ones by the smallest total leak
+    (Hungarian). Returns (the largest leak of a matched pair, ``perm`` with perm[j] = the true
+    latent of estimated latent j). 0 means exactly "up to ancestors" (with E invertible, every
+    matched latent then has a non-zero coefficient on its own true latent); 1 the worst.
+    """
+    E = np.asarray(effective, dtype=np.float64)
+    s = np.ones(len(E)) if scale is None else np.asarray(scale, dtype=np.float64)
+    share = (E * s[:, None]) ** 2
+    share = share / np.maximum(share.sum(axis=0), np.finfo(float).tiny)
+    allowed = ancestor_matrix(adjacency) | np.eye(len(adjacency), dtype=bool)
+    # cost[v, j]: share of estimated latent j outside v's closed ancestor set
+    cost = (~allowed).T.astype(np.float64) @ share
+    rows, cols = linear_sum_assignment(cost)
+    perm = np.empty(len(E), dtype=np.int64)
+    perm[cols] = rows
+    return float(cost[rows, cols].max()), perm
 
 
 def _mixing_inputs(L, W, latent_scale, rtol) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -558,6 +584,7 @@ __all__ = [
     "RowMoments",
     "abs_correlations",
     "amari",
+    "ancestor_leak",
     "ancestral_correlations",
     "column_terms",
     "evaluate",

@@ -608,43 +608,6 @@ def fit(
     return Fit(unmixing=prec.unmixing(rows), targets=targets, info=info)
 
 
-def ancestor_closure(adjacency: np.ndarray) -> np.ndarray:
-    """(d x d bool) [i, j]: i is j itself or an ancestor of j (``adjacency[i, j] != 0``: an
-    edge i -> j)."""
-    A = np.asarray(adjacency) != 0
-    R = np.eye(len(A), dtype=bool) | A
-    for _ in range(len(A)):
-        R = R | ((R.astype(np.int64) @ R.astype(np.int64)) > 0)
-    return R
-
-
-def ancestor_leak(effective: np.ndarray, adjacency: np.ndarray, scale=None):
-    """How far estimated latents are from the soft guarantee "up to ancestors".
-
-    ``effective`` (d x d) is E = L W (Zhat = Z E), ``adjacency`` the true graph (edge i -> j
-    when [i, j] != 0), ``scale`` the true latents' standard deviations (default 1). Each
-    estimated latent j is the combination sum_i E[i, j] Z_i; its *leak* onto a true latent v is
-    the share of sum_i (E[i, j] scale_i)^2 carried by latents that are neither v nor an ancestor
-    of v. Estimated latents are matched one-to-one to true ones by the smallest total leak
-    (Hungarian). Returns (the largest leak of a matched pair, ``perm`` with perm[j] = the true
-    latent of estimated latent j). 0 means exactly "up to ancestors" (with E invertible, every
-    matched latent then has a non-zero coefficient on its own true latent); 1 the worst.
-    """
-    from scipy.optimize import linear_sum_assignment
-
-    E = np.asarray(effective, dtype=np.float64)
-    s = np.ones(len(E)) if scale is None else np.asarray(scale, dtype=np.float64)
-    share = (E * s[:, None]) ** 2
-    share = share / np.maximum(share.sum(axis=0), np.finfo(float).tiny)
-    allowed = ancestor_closure(adjacency)
-    # cost[v, j]: share of estimated latent j outside v's closed ancestor set
-    cost = (~allowed).T.astype(np.float64) @ share
-    rows, cols = linear_sum_assignment(cost)
-    perm = np.empty(len(E), dtype=np.int64)
-    perm[cols] = rows
-    return float(cost[rows, cols].max()), perm
-
-
 def applicable(setting: Setting) -> str | None:
     """None when an observational environment and d stochastic or soft interventional
     environments with an invertible target matrix are present; otherwise why not (one line)."""
@@ -682,8 +645,6 @@ __all__ = [
     "Ancestors",
     "Order",
     "Search",
-    "ancestor_closure",
-    "ancestor_leak",
     "applicable",
     "best_candidate",
     "causal_order",
