@@ -124,7 +124,7 @@ def test_applicability():
     dense = np.array([[1, 1, 0], [0, 1, 1], [1, 0, 1]], dtype=bool)
     assert ss.applicable(Setting("soft", dense, True)) is None
     assert ss.applicable(Setting("stochastic", np.eye(3, dtype=bool), True)) is None
-    assert "do-interventions" in ss.applicable(Setting("do", dense, True))
+    assert "stochastic or soft" in ss.applicable(Setting("do", dense, True))
     assert "observational" in ss.applicable(Setting("soft", dense, False))
     singular = np.array([[1, 1, 0], [1, 1, 0], [0, 0, 1]], dtype=bool)
     assert "full column rank" in ss.applicable(Setting("soft", singular, True))

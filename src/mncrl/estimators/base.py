@@ -107,3 +107,16 @@ def do_only(setting: Setting) -> str | None:
     if setting.kind != "do":
         return f"needs do-interventions (zero-variance directions), not {setting.kind} ones"
     return None
+
+
+def needs_precisions(setting: Setting, name: str) -> str | None:
+    """The part of ``applicable`` every precision-matrix estimator shares (``lincd``, ``umni``,
+    ``subspace-soft``): stochastic or soft interventions and an observational environment."""
+    if setting.kind not in ("stochastic", "soft"):
+        return (
+            f"{name} needs stochastic or soft interventions (precision matrices), "
+            f"got {setting.kind}"
+        )
+    if not setting.observational:
+        return f"{name} needs an observational environment"
+    return None

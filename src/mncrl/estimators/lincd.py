@@ -78,11 +78,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from mncrl.errors import MncrlError, NotIdentifiableError
-from mncrl.estimators.base import Estimator, Fit, Setting
+from mncrl.estimators.base import Estimator, Fit, Setting, needs_precisions
 
 NAME = "lincd"
 HPARAMS = {"rank_threshold": 0.99, "min_score": 0.9}
-KINDS = ("stochastic", "soft")
 
 
 @dataclass(frozen=True)
@@ -272,13 +271,9 @@ def fit(
 def applicable(setting: Setting) -> str | None:
     """None when an observational environment and one stochastic or soft single-node
     intervention per latent are present; otherwise why not (one line)."""
-    if not setting.observational:
-        return f"{NAME} needs an observational environment"
-    if setting.kind not in KINDS:
-        return (
-            f"{NAME} needs stochastic or soft interventions (precision matrices), "
-            f"got {setting.kind}"
-        )
+    why = needs_precisions(setting, NAME)
+    if why is not None:
+        return why
     T = np.asarray(setting.targets, dtype=bool)
     if T.ndim != 2 or T.shape[0] != T.shape[1]:
         return f"{NAME} needs exactly one environment per latent (K = d), got targets {T.shape}"

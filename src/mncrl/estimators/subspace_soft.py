@@ -53,7 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mncrl.errors import MncrlError, NotIdentifiableError
-from mncrl.estimators.base import Estimator, Fit, Setting
+from mncrl.estimators.base import Estimator, Fit, Setting, needs_precisions
 from mncrl.precision import Precisions, precisions
 
 NAME = "subspace-soft"
@@ -383,10 +383,9 @@ def fit_precisions(P: Precisions, hp: dict, t0: float | None = None) -> Fit:
 
 def applicable(setting: Setting) -> str | None:
     """None when the theory covers ``setting`` (module docstring), else the reason."""
-    if setting.kind == "do":
-        return "do-interventions have no precision matrix (use subspace)"
-    if not setting.observational:
-        return "needs an observational environment"
+    why = needs_precisions(setting, NAME)
+    if why is not None:
+        return why
     T = np.asarray(setting.targets, dtype=float)
     if np.linalg.matrix_rank(T) < T.shape[1]:
         return "the target matrix does not have full column rank"

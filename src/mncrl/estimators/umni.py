@@ -108,10 +108,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from mncrl.errors import MncrlError, NotIdentifiableError
-from mncrl.estimators.base import Estimator, Fit, Setting
+from mncrl.estimators.base import Estimator, Fit, Setting, needs_precisions
 
 NAME = "umni"
-KINDS = ("stochastic", "soft")
 HPARAMS = {
     "kappa": 2,
     "rank_rtol": 0.01,
@@ -611,13 +610,9 @@ def fit(
 def applicable(setting: Setting) -> str | None:
     """None when an observational environment and d stochastic or soft interventional
     environments with an invertible target matrix are present; otherwise why not (one line)."""
-    if not setting.observational:
-        return f"{NAME} needs an observational environment"
-    if setting.kind not in KINDS:
-        return (
-            f"{NAME} needs stochastic or soft interventions (precision matrices), "
-            f"got {setting.kind}"
-        )
+    why = needs_precisions(setting, NAME)
+    if why is not None:
+        return why
     T = np.asarray(setting.targets, dtype=bool)
     if T.ndim != 2 or T.shape[0] != T.shape[1]:
         return f"{NAME} needs exactly one environment per latent (K = d), got targets {T.shape}"
