@@ -282,7 +282,7 @@ def cell_text(r):
     if r["answered"] > 1:
         text = f"{r['mean']:.3f} ± {r['sd']:.3f}"
     else:  # no sd of a single answer
-        text = f"{r['mean']:.3f} (one fit)" if r["answered"] else "no answer"
+        text = f"{r['mean']:.3f}, one fit" if r["answered"] else "no answer"
     missing = [
         f"{r[k]}/{r['fits']} {k.replace('_', ' ')}"
         for k in ("refused", "failed", "not_applicable")
