@@ -39,6 +39,9 @@ class Estimator:
     also accepts ``observational=`` (an n x m array of unintervened data) and uses it when given.
     ``fit_batch``, when set, fits several independent problems (one per seed) in one vmapped call:
     ``fit_batch(list_of_envs, seeds, latent_dim=None, **hparams) -> list[Fit]``.
+    ``fitted_on_observational``: the estimator fits the observational rows alone (``ica``), so
+    experiments score it on observational test rows; the others are scored on the
+    interventional ones (where their targets can be checked too).
     ``applicable``, when set, says whether the estimator's theory covers a :class:`Setting`:
     ``applicable(setting) -> None`` (it does) or the reason it does not, one line. Experiments
     record a setting an estimator does not cover as "not applicable" instead of fitting it.
@@ -53,6 +56,7 @@ class Estimator:
     reports_targets: bool = False
     fit_batch: Callable[..., list[Fit]] | None = None
     applicable: Callable[[Setting], str | None] | None = None
+    fitted_on_observational: bool = False
 
     def not_applicable(self, setting: Setting) -> str | None:
         """Why the estimator does not cover ``setting`` (None when it does)."""

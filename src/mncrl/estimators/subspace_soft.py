@@ -66,7 +66,7 @@ HPARAMS = {
     # Candidate target columns are all 2^K - 1 non-zero binary vectors.
     "max_envs": 16,
     # Peelings kept at once, and rank-one signatures tried per peeling and step (step 2).
-    "beam": 4,
+    "beam": 8,
     "branch": 3,
 }
 _DUP_TOL = 1e-9
@@ -104,14 +104,21 @@ def _inv_sqrt_psd(G: np.ndarray) -> np.ndarray:
 
 
 def candidate_ratios(
-    deltas: np.ndarray, comp: np.ndarray, proj: np.ndarray, cands: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """(ratio per candidate, best direction per candidate (C x d)) of the rank-one fit of the
-    signature matrix M(v) proj with right factor proj s, v in the span of ``comp`` (d x r).
+    deltas: np.ndarray,
+    comp: np.ndarray,
+    proj: np.ndarray,
+    cands: np.ndarray,
+    noise: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ratio, z, best direction (C x d)) per candidate of the rank-one fit of the signature
+    matrix M(v) proj with right factor proj s, v in the span of ``comp`` (d x r).
 
     With B(u) = sum_k u_k Delta_k comp and G = sum over an orthonormal basis q of range(proj) of
     B(q)^T B(q), the squared ratio is 1 - max_v (v' B(s~)' B(s~) v) / (v' G v): one top
-    generalized eigenvalue per candidate, batched.
+    generalized eigenvalue per candidate, batched. ``z`` is the squared residual over the value
+    sampling error alone would give it (:func:`sampling_level`; ``noise`` = (precision matrices
+    of environments 0..K, their rows)), about 1 for a true rank-one signature whatever the
+    sample size, growing with it otherwise; inf without ``noise``.
     """
     Dc = deltas @ comp  # K x d x r
     evals, evecs = np.linalg.eigh(proj)
@@ -122,9 +129,10 @@ def candidate_ratios(
     norms = np.linalg.norm(ps, axis=1)
     keep = norms > _DUP_TOL * np.linalg.norm(cands, axis=1)
     ratios = np.full(len(cands), np.inf)
+    z = np.full(len(cands), np.inf)
     dirs = np.zeros((len(cands), comp.shape[0]))
     if not keep.any():
-        return ratios, dirs
+        return ratios, z, dirs
     s = ps[keep] / norms[keep, None]
     F = np.einsum("ck,kir,rs->cis", s, Dc, root)  # C x d x r
     _, sv, vt = np.linalg.svd(F, full_matrices=False)
@@ -132,7 +140,26 @@ def candidate_ratios(
     v = np.einsum("rs,cs->cr", root, vt[:, 0, :])
     v /= np.linalg.norm(v, axis=1, keepdims=True)
     dirs[keep] = v @ comp.T
-    return ratios, dirs
+    if noise is not None:
+        Q = proj[None] - np.einsum("ck,cl->ckl", s, s)
+        residual = np.einsum("kij,cj,ckl->cli", deltas, dirs[keep], Q)
+        zk = (residual**2).sum(axis=(1, 2)) / sampling_level(dirs[keep], Q, *noise)
+        # one direction left in range(proj): every fit is exact, there is nothing to test
+        z[keep] = np.where(np.linalg.norm(Q, axis=(1, 2)) < 1e-9, 0.0, zk)
+    return ratios, z, dirs
+
+
+def sampling_level(v: np.ndarray, Q: np.ndarray, thetas: np.ndarray, counts: np.ndarray):
+    """Expected squared norm of [E_1 v, ..., E_K v] Q when E_k = error of Delta_k from sampling
+    alone (C directions v, C projectors Q, K x K): a precision estimate's error has
+    E||E v||^2 = (tr(Theta) v'Theta v + ||Theta v||^2) / n for Gaussian data, independent
+    between environments, and Delta_k = Theta_k - Theta_0 shares environment 0's error."""
+    tv = np.einsum("kij,cj->cki", thetas, v)  # C x (K+1) x d
+    quad = np.einsum("cki,ci->ck", tv, v)
+    level = (np.trace(thetas, axis1=1, axis2=2)[None] * quad + (tv**2).sum(axis=2)) / counts
+    own = np.einsum("ck,ckl->c", level[:, 1:], Q**2)
+    shared = level[:, 0] * (Q.sum(axis=1) ** 2).sum(axis=1)
+    return np.maximum(own + shared, np.finfo(float).tiny)
 
 
 def same_direction(cands: np.ndarray, proj: np.ndarray, col: np.ndarray) -> np.ndarray:
@@ -164,43 +191,48 @@ def distinct_best(ratios: np.ndarray, cands: np.ndarray, proj: np.ndarray, limit
 
 @dataclass(frozen=True)
 class Path:
-    """A peeling in progress: mixing and target columns (peeling order) and step ratios."""
+    """A peeling in progress: mixing and target columns (peeling order), each step's residual
+    ratio and z (:func:`candidate_ratios`)."""
 
     mix: tuple
     cols: tuple
     ratios: tuple
+    z: tuple
 
     @property
     def worst(self) -> float:
-        return max(self.ratios, default=0.0)
+        """The largest step z (the path's least convincing rank-one signature)."""
+        return max(self.z, default=0.0)
 
 
-def peel(deltas: np.ndarray, rank_rtol: float, beam: int, branch: int) -> list[Path]:
+def peel(P: Precisions, rank_rtol: float, beam: int, branch: int) -> list[Path]:
     """Complete peelings (module docstring, step 2), at most ``beam`` of them, each step
-    extending every kept path by its ``branch`` best distinct rank-one signatures with ratio <=
-    ``rank_rtol``; paths are ranked by their worst step ratio. NotIdentifiableError when no path
-    can be completed."""
+    extending every kept path by its ``branch`` best distinct rank-one signatures (smallest z:
+    residual over its sampling level) with ratio <= ``rank_rtol``; paths are ranked by their
+    largest step z. NotIdentifiableError when no path can be completed."""
+    deltas, noise = P.deltas, (P.thetas, P.counts.astype(np.float64))
     K, d, _ = deltas.shape
     cands = binary_candidates(K)
-    paths = [Path((), (), ())]
+    paths = [Path((), (), (), ())]
     for t in range(d):
         grown: list[Path] = []
         best_ratio = np.inf
         for path in paths:
             proj = projector_off(list(path.cols), K)
-            ratios, dirs = candidate_ratios(
-                deltas, complement_basis(list(path.mix), d), proj, cands
+            ratios, z, dirs = candidate_ratios(
+                deltas, complement_basis(list(path.mix), d), proj, cands, noise
             )
             best_ratio = min(best_ratio, float(ratios.min()))
-            for i in distinct_best(ratios, cands, proj, branch):
-                if ratios[i] <= rank_rtol:
-                    grown.append(
-                        Path(
-                            path.mix + (dirs[i],),
-                            path.cols + (cands[i],),
-                            path.ratios + (ratios[i],),
-                        )
+            z = np.where(ratios <= rank_rtol, z, np.inf)
+            for i in distinct_best(z, cands, proj, branch):
+                grown.append(
+                    Path(
+                        path.mix + (dirs[i],),
+                        path.cols + (cands[i],),
+                        path.ratios + (ratios[i],),
+                        path.z + (z[i],),
                     )
+                )
         if not grown:
             raise NotIdentifiableError(
                 f"{NAME}: after {t} of {d} latents no precision-difference signature is rank "
@@ -208,8 +240,21 @@ def peel(deltas: np.ndarray, rank_rtol: float, beam: int, branch: int) -> list[P
                 f"target matrix does not have full column rank, an intervened mechanism differs "
                 f"between environments, or the interventions are too weak for the sample size"
             )
-        paths = sorted(grown, key=lambda p: p.worst)[:beam]
+        paths = _distinct_paths(sorted(grown, key=lambda p: p.worst))[:beam]
     return paths
+
+
+def _distinct_paths(paths: list[Path]) -> list[Path]:
+    """The first path of each set of peeled target columns: two peelings that found the same
+    columns in another order (two sinks peeled one before the other) are one hypothesis."""
+    seen: set = set()
+    out = []
+    for p in paths:
+        key = frozenset(tuple(c.astype(int)) for c in p.cols)
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out
 
 
 # -------------------------------------------------------------------------- targets and hard
@@ -358,7 +403,7 @@ def fit_precisions(P: Precisions, hp: dict, t0: float | None = None) -> Fit:
             f"full column rank, so at least {d} environments"
         )
     t1 = time.perf_counter()
-    paths = peel(deltas, float(hp["rank_rtol"]), int(hp["beam"]), int(hp["branch"]))
+    paths = peel(P, float(hp["rank_rtol"]), int(hp["beam"]), int(hp["branch"]))
     found = [explain(P, path) for path in paths]
     pick = int(np.argmax([f.margin for f in found]))
     W, scores, targets = found[pick].W, found[pick].scores, found[pick].targets
@@ -371,8 +416,9 @@ def fit_precisions(P: Precisions, hp: dict, t0: float | None = None) -> Fit:
         "hard": bool(hp["hard"]),
         "rank_rtol": float(hp["rank_rtol"]),
         "rank_one_ratios": [float(r) for r in paths[pick].ratios],
+        "rank_one_z": [float(v) for v in paths[pick].z],
         "peelings": [
-            {"worst_ratio": p.worst, "margin": f.margin} for p, f in zip(paths, found, strict=True)
+            {"worst_z": p.worst, "margin": f.margin} for p, f in zip(paths, found, strict=True)
         ],
         "chosen_peeling": pick,
         "change_scores": scores.tolist(),

@@ -9,10 +9,11 @@ One problem = simulate a data seed (the simulator's own observation model and ob
 noise, so every scenario key applies) -> split 75/25 (the same rows of every environment, as
 the reference implementation) -> fit every estimator, told the latent dimension d (noisy data
 have full rank m; all seeds of a chunk in one vmapped ``fit_batch`` call when the estimator
-has one) -> evaluate on the test rows. Estimators that use observational data (``ica``) get
-the observational environment, which the scenario appends last when ``observational: true``;
-it is never passed to the other estimators, and such estimators are scored on the
-observational test rows (column ``scored_on``). Fits that fail for data reasons
+has one) -> evaluate on the test rows. Estimators that use observational data (``ica``,
+``lincd``, ``umni``, ``subspace-soft``) get the observational environment, which the scenario
+appends last when ``observational: true``; it is never passed to the other estimators. An
+estimator fitted on the observational rows alone (``ica``) is scored on the observational test
+rows, every other one on the interventional test rows (column ``scored_on``). Fits that fail for data reasons
 (:data:`FIT_FAILURES`) are recorded (status, NaN metrics, and the :data:`OUTCOMES` an
 experiment asks for), never dropped.
 """
@@ -45,6 +46,7 @@ from mncrl.threads import single_threaded_blas
 #: Failures that depend on the data draw: recorded (status column, NaN values), not fatal.
 #: Any other error (a bad hyper-parameter, bad data) stops the job with its message.
 FIT_FAILURES = (NotIdentifiableError, ConvergenceError, DegenerateFitError)
+
 
 #: Outcome metrics an experiment may record besides the fit metrics (``metrics: [...,
 #: refused, failed]``): 1.0 when the fit ended with one of these errors, else 0.0. Never NaN,
@@ -405,6 +407,13 @@ class Outcome:
     error: Exception | None = None
 
 
+def scored_on(est, prepared: Prepared) -> str:
+    """ "observational" for an estimator fitted on the observational rows alone (when there are
+    some), else "interventional": the test rows a fit is scored on."""
+    observational = est.fitted_on_observational and uses_observational(est, prepared)
+    return "observational" if observational else "interventional"
+
+
 def uses_observational(est, prepared: Prepared) -> bool:
     return bool(est.needs_observational and prepared.obs_train is not None)
 
@@ -603,6 +612,7 @@ __all__ = [
     "relative_noise_sd",
     "resolve_entries",
     "scenario_columns",
+    "scored_on",
     "setting",
     "spec_key",
     "stable_seed",

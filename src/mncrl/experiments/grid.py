@@ -95,7 +95,7 @@ def job_cost(spec: Mapping) -> tuple[int, int]:
 
 
 def _fit_rows(r: core.Resolved, prepared, outcomes, base_cols, a4, metrics) -> tuple[list, list]:
-    scored_on = "observational" if core.uses_observational(r.est, prepared[0]) else "interventional"
+    scored_on = core.scored_on(r.est, prepared[0])
     rows, records = [], []
     for p, out in zip(prepared, outcomes, strict=True):
         if out.error is None:
