@@ -24,10 +24,13 @@ Algorithm (targets unknown, the target matrix needs full column rank d, K >= d):
    the complement of the mixing columns found so far, every candidate target column s in
    {0, 1}^K is scored by the best rank-one fit of M(v) P with right factor P s: the *residual
    ratio* ||M(v) (P - s~ s~^T)|| / ||M(v) P|| minimised over v (a generalized eigenproblem,
-   batched over all 2^K - 1 candidates, :func:`candidate_ratios`). The best candidate gives the
-   next mixing column and target column. A best ratio above ``rank_rtol`` means no latent has a
-   rank-one signature: NotIdentifiableError (the target matrix is rank deficient, or an
-   intervened mechanism differs between environments, or an intervention is too weak).
+   batched over all 2^K - 1 candidates, :func:`candidate_ratios`). Among the candidates with a
+   ratio <= ``rank_rtol`` the one of least z (the squared residual over its Gaussian sampling
+   level, :func:`sampling_level`: about 1 for a true rank-one signature at any sample size)
+   gives the next mixing column and target column; a beam keeps near-ties (:func:`peel`). No
+   admissible candidate means no latent has a rank-one signature: NotIdentifiableError (the
+   target matrix is rank deficient, or an intervened mechanism differs between environments,
+   or an intervention is too weak).
 3. A mixing column is determined only up to the mixing columns of the latents peeled before it
    (its descendants among them): identification up to ancestors. The representative is the one
    orthogonal to them in the whitened coordinates (step 2 searches v there), so a recovered
