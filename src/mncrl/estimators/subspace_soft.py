@@ -248,12 +248,12 @@ def peel(P: Precisions, rank_rtol: float, beam: int, branch: int) -> list[Path]:
 
 
 def _distinct_paths(paths: list[Path]) -> list[Path]:
-    """The first path of each set of peeled target columns: two peelings that found the same
-    columns in another order (two sinks peeled one before the other) are one hypothesis."""
+    """The first of the paths that peeled the same target columns in the same order (their
+    mixing columns differ only by sampling error): one hypothesis each."""
     seen: set = set()
     out = []
     for p in paths:
-        key = frozenset(tuple(c.astype(int)) for c in p.cols)
+        key = tuple(tuple(c.astype(int)) for c in p.cols)
         if key not in seen:
             seen.add(key)
             out.append(p)
