@@ -280,6 +280,32 @@ def test_bound_claims_look_at_every_seed():
     )
 
 
+def test_not_below_claims_compare_every_cell_with_the_best_peer():
+    ours = table({4: [0.99, 0.98], 6: [0.95, 0.97]})
+    peer_a = table({4: [0.90, 0.92], 6: [0.96, 0.99]}, estimator="a")
+    peer_b = table({4: [np.nan, np.nan], 6: [0.50, 0.60]}, estimator="b")  # refused at d = 4
+    c = claim(kind="not_below", compare=["a", "b"], tolerance=0.0, source="ours")
+    v = cl.evaluate_claim(c, pd.concat([ours, peer_a, peer_b]))
+    assert v.verdict == "fails" and "d-6" in v.detail and "a 0.9750" in v.detail
+    tolerant = claim(kind="not_below", compare=["a", "b"], tolerance=0.02, source="ours")
+    assert cl.evaluate_claim(tolerant, pd.concat([ours, peer_a, peer_b])).verdict == "holds"
+    # no compared estimator answered anywhere: nothing was shown, the claim cannot hold
+    nobody = table({4: [np.nan], 6: [np.nan]}, estimator="a")
+    assert cl.evaluate_claim(c, pd.concat([ours, nobody])).verdict == "fails"
+    # the claim's own failed fits count against it
+    ours_failed = table({4: [0.99, np.nan], 6: [0.99, 0.99]})
+    assert cl.evaluate_claim(c, pd.concat([ours_failed, peer_a])).verdict == "failed runs"
+    with pytest.raises(MncrlError, match="compare"):
+        claim(kind="not_below", source="ours")
+
+
+def test_not_applicable_rows_are_not_part_of_a_claim():
+    t = table({3: [1.0, 1.0], 6: [np.nan, np.nan]})
+    t["status"] = np.where(t["d"] == 6, "not_applicable", "ok")
+    v = cl.evaluate_claim(claim(kind="at_least", threshold=0.99, source="ours"), t)
+    assert v.verdict == "holds" and v.n == 2
+
+
 def test_report_and_json(tmp_path):
     t = table({3: [0.95, 0.97], 6: [0.5, 0.5]})
     t.to_csv(tmp_path / "metrics.csv", index=False)

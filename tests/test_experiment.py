@@ -323,6 +323,39 @@ def test_a_noise_cell_runs_and_records_every_fit():
     assert all(f["info"]["latent_dim"] == 5 for f in info["fits"] if f["status"] == "ok")
 
 
+def test_a_peers_cell_records_not_applicable_entries_without_fitting_them():
+    """Soft interventions on a dense design: lincd (single-node designs only), subspace
+    (do-interventions only) and the entries for hard interventions (``kinds``) are not
+    applicable and never fitted; subspace-soft and umni answer, scored up to ancestors."""
+    spec = ex.cell_spec(CONFIG, "peers", "intervention-soft_design-dense_d-4_n-10000")
+    spec = {**spec, "scenario": {**spec["scenario"], "n": 3000}, "seeds": [0]}
+    frame, info = ex.run_cell(spec)
+    status = {f["estimator"]: f["status"] for f in info["fits"]}
+    assert status == {
+        "subspace": "not_applicable",
+        "lincd": "not_applicable",
+        "umni": "ok",
+        "umni-hard": "not_applicable",
+        "subspace-soft": "ok",
+        "subspace-soft-hard": "not_applicable",
+    }
+    messages = {f["estimator"]: f["message"] for f in info["fits"]}
+    assert "do-interventions" in messages["subspace"]
+    assert "single-node" in messages["lincd"]
+    assert "stochastic" in messages["umni-hard"]
+    for label, st in status.items():
+        rows = frame[frame["estimator"] == label].set_index("metric")["value"]
+        assert rows["not_applicable"] == (1.0 if st == "not_applicable" else 0.0)
+        assert rows["refused"] == 0.0 and rows["failed"] == 0.0
+        assert np.isfinite(rows["mcc_ancestral"]) == (st == "ok")
+        if st == "not_applicable":
+            assert all(f["seconds"] == 0.0 for f in info["fits"] if f["estimator"] == label)
+    ours = frame[frame["estimator"] == "subspace-soft"].set_index("metric")["value"]
+    assert ours["mcc_ancestral"] > 0.9
+    assert np.isfinite(ours["target_f1"])  # scored on the interventional rows, targets checked
+    assert set(frame.loc[frame["estimator"] == "subspace-soft", "scored_on"]) == {"interventional"}
+
+
 def test_problems_per_batch_respects_the_memory_cap():
     def per_batch(scenario, max_mb):
         s = Scenario.from_dict(scenario)

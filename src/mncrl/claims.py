@@ -19,6 +19,14 @@ an estimator label and a metric, and one of these kinds:
   -> *reproduced*, else *not reproduced*.
 - ``at_least`` / ``at_most``: our own statements: every seed of every matching cell is
   ``>= threshold`` (``<=``) -> *holds*, else *fails*.
+- ``not_below``: our own comparative statement: in every matching cell where some estimator
+  of ``compare`` (labels) has a fit that answered, the claim's estimator's mean is at least the
+  best of their means minus ``tolerance`` -> *holds*, else *fails* (naming the cells). A
+  compared estimator's refused or failed fits are left out of its mean (no answer cannot beat
+  an answer); the claim's own count against it as for every claim.
+
+Rows whose setting the estimator does not cover (status ``not_applicable``: never fitted) are
+not part of any claim.
 
 A failed fit (a NaN value, or ``n_failed`` > 0 on a summary row) counts against the claim: the
 verdict is *failed runs* with the count, unless the claim says ``expect_failures: true`` (then
@@ -49,7 +57,7 @@ import numpy as np
 
 from mncrl.errors import MncrlError
 
-KINDS = ("value", "range", "trend", "at_least", "at_most")
+KINDS = ("value", "range", "trend", "at_least", "at_most", "not_below")
 SOURCES = ("paper", "ours")
 LOWER_IS_BETTER = ("amari",)
 HIGHER, LOWER, OUTSIDE = (
@@ -95,6 +103,7 @@ class Claim:
     statement: str = ""
     note: str = ""
     cause: str = ""
+    compare: list | None = None
     may_be_better: bool = False
 
 
@@ -226,6 +235,10 @@ def _check_claim(c: Claim, where: str, fields: Mapping) -> None:
         raise MncrlError(f"{where}: a 'range' claim needs 'paper: [low, high]'")
     if c.kind == "trend" and not c.over:
         raise MncrlError(f"{where}: a 'trend' claim needs 'over' (the grid key)")
+    if c.kind == "not_below" and not (
+        isinstance(c.compare, list) and c.compare and all(isinstance(x, str) for x in c.compare)
+    ):
+        raise MncrlError(f"{where}: a 'not_below' claim needs 'compare' (estimator labels)")
     if c.kind in ("at_least", "at_most") and not _is_number(c.threshold):
         raise MncrlError(f"{where}: an '{c.kind}' claim needs a number 'threshold'")
     if not (_is_number(c.tolerance) and c.tolerance >= 0):
@@ -271,6 +284,8 @@ def select_rows(table, experiments, estimator: str, metric: str, select: Mapping
         & (table["estimator"] == estimator)
         & (table["metric"] == metric)
     )
+    if "status" in table.columns:
+        mask &= table["status"] != "not_applicable"
     for key, value in select.items():
         if key not in table.columns:
             return table.iloc[0:0]
@@ -358,7 +373,10 @@ def evaluate_claim(claim: Claim, table) -> Verdict:
             cells,
             failed,
         )
-    verdict = replace(_EVALUATORS[claim.kind](claim, cells), failed=failed)
+    if claim.kind == "not_below":
+        verdict = replace(_not_below(claim, cells, table), failed=failed)
+    else:
+        verdict = replace(_EVALUATORS[claim.kind](claim, cells), failed=failed)
     if failed and not claim.expect_failures:
         return replace(
             verdict,
@@ -485,6 +503,41 @@ def _bound(claim: Claim, cells: list[dict]) -> Verdict:
         float(np.mean(means)),
         None,
         sum(c["n"] for c in cells),
+        detail,
+        cells,
+    )
+
+
+def _not_below(claim: Claim, cells: list[dict], table) -> Verdict:
+    """``not_below`` (module docstring): per cell, the claim's mean against the best mean of
+    the ``compare`` estimators that answered there."""
+    best: dict[str, tuple[float, str]] = {}
+    for label in claim.compare:
+        rows = select_rows(table, claim.experiment, label, claim.metric, claim.select)
+        for c in cell_stats(rows):
+            if c["n"] and (c["cell"] not in best or c["mean"] > best[c["cell"]][0]):
+                best[c["cell"]] = (c["mean"], label)
+    compared = [c for c in cells if c["cell"] in best and c["n"]]
+    behind = [
+        f"{c['cell']}: {c['mean']:.4f} < {best[c['cell']][1]} {best[c['cell']][0]:.4f}"
+        for c in compared
+        if c["mean"] < best[c["cell"]][0] - claim.tolerance
+    ]
+    gaps = [c["mean"] - best[c["cell"]][0] for c in compared]
+    detail = (
+        f"{len(compared)} cells compared with {', '.join(claim.compare)} (tolerance "
+        f"{claim.tolerance:g}); smallest margin {min(gaps):+.4f}"
+        if compared
+        else f"no cell where {', '.join(claim.compare)} answered"
+    )
+    if behind:
+        detail += "; behind in " + "; ".join(behind[:5]) + (" ..." if len(behind) > 5 else "")
+    return Verdict(
+        claim.id,
+        "fails" if behind or not compared else "holds",
+        float(np.mean([c["mean"] for c in compared])) if compared else None,
+        None,
+        sum(c["n"] for c in compared),
         detail,
         cells,
     )
@@ -630,6 +683,8 @@ def _paper_text(c: Claim) -> str:
     if c.kind == "trend":
         values = c.paper if isinstance(c.paper, list) else []
         return "rising" + (f" ({', '.join(f'{v:.2f}' for v in values)})" if values else "")
+    if c.kind == "not_below":
+        return f">= best of {', '.join(c.compare)} - {c.tolerance:g}, per cell"
     return f"{'>=' if c.kind == 'at_least' else '<='} {c.threshold:g}"
 
 

@@ -227,6 +227,28 @@ def separating_bits(d: int, rng=None) -> np.ndarray:
     return np.array(rows, dtype=bool)
 
 
+DENSE_TRIES = 1000
+
+
+def dense(d: int, rng, p: float = 0.4) -> np.ndarray:
+    """d environments with a dense target matrix that is not aligned with the causal order:
+    the identity plus independent Bernoulli(``p``) entries, then its rows (environments) and
+    columns (nodes) permuted at random, so it is not triangular in the latents' index order
+    (the simulator's causal order). Redrawn from the same generator until it is invertible
+    over the reals (what ``umni`` needs); it may or may not satisfy Assumption 4."""
+    _need(
+        isinstance(p, int | float) and not isinstance(p, bool) and 0 <= p <= 1,
+        f"design 'dense': p must be a number in [0, 1], got {p!r}",
+    )
+    rng = _as_generator(rng)
+    for _ in range(DENSE_TRIES):
+        T = np.eye(d, dtype=bool) | (rng.random((d, d)) < p)
+        T = T[rng.permutation(d)][:, rng.permutation(d)]
+        if np.linalg.matrix_rank(T.astype(float)) == d:
+            return T
+    raise MncrlError(f"design 'dense': no invertible target matrix in {DENSE_TRIES} draws")
+
+
 def blocks(d: int, rng=None, size: int = 2, pattern: str = "leave-one-out") -> np.ndarray:
     """A design that violates Assumption 4 on purpose: nodes are grouped in consecutive blocks
     of ``size`` that are always intervened together. ``pattern`` 'leave-one-out' (each
@@ -296,6 +318,7 @@ DESIGNS: dict[str, Callable[..., np.ndarray]] = {
     "separating": separating,
     "separating-bits": separating_bits,
     "blocks": blocks,
+    "dense": dense,
     "custom": custom,
 }
 

@@ -26,6 +26,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from mncrl.errors import MncrlError
+from mncrl.scm import ancestor_matrix
 from mncrl.threads import single_threaded_blas
 
 PAPER_CHUNK = 5000
@@ -164,6 +165,91 @@ def mcc_spearman(Z, Zhat) -> float:
     """:func:`mcc` with Spearman (rank) correlations."""
     Z, Zhat = _pair(Z, Zhat)
     return mcc(_ranks(Z), _ranks(Zhat))
+
+
+def joint_covariance(Z, Zhat) -> np.ndarray:
+    """Covariance ((d + dhat) x (d + dhat), float64) of the columns of [Z, Zhat], accumulated
+    over blocks of rows."""
+    Z, Zhat = _pair(Z, Zhat)
+    n = Z.shape[0]
+    mu = np.concatenate([Z.mean(axis=0, dtype=np.float64), Zhat.mean(axis=0, dtype=np.float64)])
+    C = np.zeros((mu.size, mu.size))
+    with single_threaded_blas():
+        for start in range(0, n, _ROWS_PER_PASS):
+            a = (
+                np.concatenate(
+                    [Z[start : start + _ROWS_PER_PASS], Zhat[start : start + _ROWS_PER_PASS]],
+                    axis=1,
+                ).astype(np.float64)
+                - mu
+            )
+            C += a.T @ a
+    return C / (n - 1)
+
+
+def ancestral_correlations(Z, Zhat, ancestors) -> np.ndarray:
+    """|partial correlation| (d x dhat) of true latent i and estimate j given the true
+    ancestors of i (``ancestors[a, i]``: a is an ancestor of i; d x d bool).
+
+    1 when estimate j is latent i plus any combination of i's ancestors (what identification
+    "up to ancestors" promises), below 1 when j also carries other latents or noise, 0 when it
+    carries nothing of i beyond its ancestors. With no ancestors it is :func:`abs_correlations`.
+    """
+    Z, Zhat = _pair(Z, Zhat)
+    d, dh = Z.shape[1], Zhat.shape[1]
+    A = np.asarray(ancestors, dtype=bool)
+    if A.shape != (d, d):
+        raise MncrlError(f"ancestors must be a ({d} x {d}) bool matrix, got shape {A.shape}")
+    C = joint_covariance(Z, Zhat)
+    out = np.zeros((d, dh))
+    hat = np.arange(d, d + dh)
+    for i in range(d):
+        an = np.flatnonzero(A[:, i] & (np.arange(d) != i))
+        keep = np.concatenate([[i], hat])
+        S = C[np.ix_(keep, keep)]
+        if an.size:
+            G = C[np.ix_(an, an)]
+            cross = C[np.ix_(keep, an)]
+            S = S - cross @ np.linalg.lstsq(G, cross.T, rcond=None)[0]
+        var = np.diag(S)
+        scale = np.sqrt(np.maximum(var[0] * var[1:], 0.0))
+        tiny = var[1:] <= 1e-12 * np.diag(C)[hat]  # estimate j is a function of the ancestors
+        with np.errstate(divide="ignore", invalid="ignore"):
+            row = np.abs(S[0, 1:]) / scale
+        out[i] = np.where(tiny | ~np.isfinite(row), 0.0, np.clip(row, 0.0, 1.0))
+    return out
+
+
+def mcc_ancestral(Z, Zhat, ancestors) -> float:
+    """Identification up to ancestors, scored like :func:`mcc`: the mean matched
+    :func:`ancestral_correlations` (Hungarian matching on them). Equals 1 exactly when every
+    estimate is one true latent plus a combination of its ancestors."""
+    return _mcc_from_corr(ancestral_correlations(Z, Zhat, ancestors))
+
+
+def ancestor_leak(effective: np.ndarray, adjacency: np.ndarray, scale=None):
+    """How far estimated latents are from the soft guarantee "up to ancestors".
+
+    ``effective`` (d x d) is E = L W (Zhat = Z E), ``adjacency`` the true graph (edge i -> j
+    when [i, j] != 0), ``scale`` the true latents' standard deviations (default 1). Each
+    estimated latent j is the combination sum_i E[i, j] Z_i; its *leak* onto a true latent v is
+    the share of sum_i (E[i, j] scale_i)^2 carried by latents that are neither v nor an ancestor
+    of v. Estimated latents are matched one-to-one to true ones by the smallest total leak
+    (Hungarian). Returns (the largest leak of a matched pair, ``perm`` with perm[j] = the true
+    latent of estimated latent j). 0 means exactly "up to ancestors" (with E invertible, every
+    matched latent then has a non-zero coefficient on its own true latent); 1 the worst.
+    """
+    E = np.asarray(effective, dtype=np.float64)
+    s = np.ones(len(E)) if scale is None else np.asarray(scale, dtype=np.float64)
+    share = (E * s[:, None]) ** 2
+    share = share / np.maximum(share.sum(axis=0), np.finfo(float).tiny)
+    allowed = ancestor_matrix(adjacency) | np.eye(len(adjacency), dtype=bool)
+    # cost[v, j]: share of estimated latent j outside v's closed ancestor set
+    cost = (~allowed).T.astype(np.float64) @ share
+    rows, cols = linear_sum_assignment(cost)
+    perm = np.empty(len(E), dtype=np.int64)
+    perm[cols] = rows
+    return float(cost[rows, cols].max()), perm
 
 
 def _mixing_inputs(L, W, latent_scale, rtol) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -456,13 +542,15 @@ def evaluate(
     env=None,
     chunk: int = PAPER_CHUNK,
     spearman: bool = True,
+    ancestors=None,
 ) -> dict[str, float]:
     """Every metric the given inputs allow.
 
     Z & Zhat -> ``mcc``, ``mcc_paper`` (pooled 5000-row chunks, interleaved by ``env`` when
     given), ``mcc_spearman``; L & W -> ``amari`` (latents measured in their standard
     deviations over all rows of Z when Z is given, else in 1 / ||L_i||); true & estimated targets -> ``target_f1``
-    (latents aligned by |L W| when L and W are given, else by |corr(Z, Zhat)|).
+    (latents aligned by |L W| when L and W are given, else by |corr(Z, Zhat)|); Z & Zhat &
+    the true ``ancestors`` (d x d bool) -> ``mcc_ancestral``.
     """
     out: dict[str, float] = {}
     have_latents = Z is not None and Zhat is not None
@@ -472,6 +560,8 @@ def evaluate(
         out["mcc_paper"] = mcc_paper(Z, Zhat, chunk=chunk, env=env)
         if spearman:
             out["mcc_spearman"] = mcc_spearman(Z, Zhat)
+        if ancestors is not None:
+            out["mcc_ancestral"] = mcc_ancestral(Z, Zhat, ancestors)
     if have_mixing:
         # the latents' own spreads when Z is known: then the value does not depend on the
         # units of X either (L's row norms do)
@@ -494,6 +584,8 @@ __all__ = [
     "RowMoments",
     "abs_correlations",
     "amari",
+    "ancestor_leak",
+    "ancestral_correlations",
     "column_terms",
     "evaluate",
     "interleave_order",
@@ -501,7 +593,9 @@ __all__ = [
     "matching",
     "matching_from_latents",
     "matching_from_mixing",
+    "joint_covariance",
     "mcc",
+    "mcc_ancestral",
     "mcc_from_moments",
     "mcc_paper",
     "mcc_spearman",

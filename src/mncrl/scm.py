@@ -97,6 +97,19 @@ def topological_order(A: np.ndarray) -> np.ndarray:
     return np.array(order, dtype=np.int64)
 
 
+def ancestor_matrix(A: np.ndarray) -> np.ndarray:
+    """``M[a, i]`` True when a is an ancestor of i in the DAG with adjacency (support) ``A``
+    (``A[a, i]``: edge a -> i); the transitive closure, diagonal False."""
+    A = np.asarray(A) != 0
+    M = A.copy()
+    for _ in range(A.shape[0]):
+        nxt = M | ((M.astype(np.int64) @ A.astype(np.int64)) > 0)
+        if np.array_equal(nxt, M):
+            break
+        M = nxt
+    return M
+
+
 def draw_weights(
     A: np.ndarray, rng: np.random.Generator, weight_range: tuple[float, float] = (0.1, 1.0)
 ) -> np.ndarray:

@@ -18,8 +18,11 @@ from mncrl.estimators.base import Estimator, Fit, coerce_hparam
 _MODULES = {
     "sparse-variance": "mncrl.estimators.sparse_variance",
     "subspace": "mncrl.estimators.subspace",
+    "subspace-soft": "mncrl.estimators.subspace_soft",
     "icrl": "mncrl.estimators.icrl",
     "ica": "mncrl.estimators.ica",
+    "lincd": "mncrl.estimators.lincd",
+    "umni": "mncrl.estimators.umni",
 }
 
 

@@ -39,6 +39,12 @@ class Estimator:
     also accepts ``observational=`` (an n x m array of unintervened data) and uses it when given.
     ``fit_batch``, when set, fits several independent problems (one per seed) in one vmapped call:
     ``fit_batch(list_of_envs, seeds, latent_dim=None, **hparams) -> list[Fit]``.
+    ``fitted_on_observational``: the estimator fits the observational rows alone (``ica``), so
+    experiments score it on observational test rows; the others are scored on the
+    interventional ones (where their targets can be checked too).
+    ``applicable``, when set, says whether the estimator's theory covers a :class:`Setting`:
+    ``applicable(setting) -> None`` (it does) or the reason it does not, one line. Experiments
+    record a setting an estimator does not cover as "not applicable" instead of fitting it.
     """
 
     name: str
@@ -49,6 +55,23 @@ class Estimator:
     needs_observational: bool = False
     reports_targets: bool = False
     fit_batch: Callable[..., list[Fit]] | None = None
+    applicable: Callable[[Setting], str | None] | None = None
+    fitted_on_observational: bool = False
+
+    def not_applicable(self, setting: Setting) -> str | None:
+        """Why the estimator does not cover ``setting`` (None when it does)."""
+        return None if self.applicable is None else self.applicable(setting)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What an experiment knows about a data set before fitting: the intervention ``kind``
+    ("do", "stochastic" or "soft"), the (K x d) bool ``targets`` of the interventional
+    environments and whether an observational environment exists (``observational``)."""
+
+    kind: str
+    targets: np.ndarray
+    observational: bool
 
 
 def coerce_hparam(estimator: str, key: str, value, default):
@@ -80,3 +103,24 @@ def coerce_hparam(estimator: str, key: str, value, default):
     if not np.isfinite(float(value)):
         fail("a finite number")
     return float(value)
+
+
+def do_only(setting: Setting) -> str | None:
+    """``applicable`` of the estimators whose theory needs do-interventions (zero-variance
+    directions): the paper's ``sparse-variance`` and ``subspace``."""
+    if setting.kind != "do":
+        return f"needs do-interventions (zero-variance directions), not {setting.kind} ones"
+    return None
+
+
+def needs_precisions(setting: Setting, name: str) -> str | None:
+    """The part of ``applicable`` every precision-matrix estimator shares (``lincd``, ``umni``,
+    ``subspace-soft``): stochastic or soft interventions and an observational environment."""
+    if setting.kind not in ("stochastic", "soft"):
+        return (
+            f"{name} needs stochastic or soft interventions (precision matrices), "
+            f"got {setting.kind}"
+        )
+    if not setting.observational:
+        return f"{name} needs an observational environment"
+    return None

@@ -97,6 +97,7 @@ ESTIMATOR = Estimator(
     presets={"default": dict(HPARAMS)},
     default_preset="default",
     needs_observational=True,
+    fitted_on_observational=True,
 )
 
 __all__ = ["ESTIMATOR", "fit"]

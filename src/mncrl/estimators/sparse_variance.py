@@ -83,7 +83,7 @@ import optax
 
 from mncrl.environments import check_envs, estimate_latent_dim
 from mncrl.errors import ConvergenceError, MncrlError
-from mncrl.estimators.base import Estimator, Fit, coerce_hparam
+from mncrl.estimators.base import Estimator, Fit, coerce_hparam, do_only
 from mncrl.estimators.minibatches import (
     Layout,
     batch_covariances,
@@ -664,6 +664,7 @@ ESTIMATOR = Estimator(
     presets={name: {**HPARAMS, **values} for name, values in PRESETS.items()},
     default_preset="best",
     needs_observational=False,
+    applicable=do_only,
     reports_targets=False,
     fit_batch=_fit_batch,
 )

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mncrl.errors import DataError, MncrlError, NotIdentifiableError
-from mncrl.estimators.base import Estimator, Fit
+from mncrl.estimators.base import Estimator, Fit, do_only
 from mncrl.interventions import assumption4
 from mncrl.observation_noise import (
     NOISE_RTOL,
@@ -782,5 +782,6 @@ ESTIMATOR = Estimator(
     presets=PRESETS,
     default_preset="default",
     needs_observational=False,
+    applicable=do_only,
     reports_targets=True,
 )

@@ -9,10 +9,11 @@ One problem = simulate a data seed (the simulator's own observation model and ob
 noise, so every scenario key applies) -> split 75/25 (the same rows of every environment, as
 the reference implementation) -> fit every estimator, told the latent dimension d (noisy data
 have full rank m; all seeds of a chunk in one vmapped ``fit_batch`` call when the estimator
-has one) -> evaluate on the test rows. Estimators that use observational data (``ica``) get
-the observational environment, which the scenario appends last when ``observational: true``;
-it is never passed to the other estimators, and such estimators are scored on the
-observational test rows (column ``scored_on``). Fits that fail for data reasons
+has one) -> evaluate on the test rows. Estimators that use observational data (``ica``,
+``lincd``, ``umni``, ``subspace-soft``) get the observational environment, which the scenario
+appends last when ``observational: true``; it is never passed to the other estimators. An
+estimator fitted on the observational rows alone (``ica``) is scored on the observational test
+rows, every other one on the interventional test rows (column ``scored_on``). Fits that fail for data reasons
 (:data:`FIT_FAILURES`) are recorded (status, NaN metrics, and the :data:`OUTCOMES` an
 experiment asks for), never dropped.
 """
@@ -46,11 +47,21 @@ from mncrl.threads import single_threaded_blas
 #: Any other error (a bad hyper-parameter, bad data) stops the job with its message.
 FIT_FAILURES = (NotIdentifiableError, ConvergenceError, DegenerateFitError)
 
+
 #: Outcome metrics an experiment may record besides the fit metrics (``metrics: [...,
 #: refused, failed]``): 1.0 when the fit ended with one of these errors, else 0.0. Never NaN,
 #: so that claims and figures can count refusals (the estimator said "not identifiable") apart
 #: from other failures.
-OUTCOMES = {"refused": (NotIdentifiableError,), "failed": (ConvergenceError, DegenerateFitError)}
+class NotApplicable(Exception):
+    """A setting an estimator's theory does not cover (``Estimator.applicable``, or a label's
+    ``kinds``): recorded as not applicable, never fitted."""
+
+
+OUTCOMES = {
+    "refused": (NotIdentifiableError,),
+    "failed": (ConvergenceError, DegenerateFitError),
+    "not_applicable": (NotApplicable,),
+}
 
 # --------------------------------------------------------------------------------------------
 # Stable ids and seeds
@@ -208,6 +219,7 @@ class Prepared:
     obs_test_Z: np.ndarray | None
     L: np.ndarray
     targets: np.ndarray  # K x d, interventional environments
+    ancestors: np.ndarray | None = None  # d x d bool: [a, i] when latent a is an ancestor of i
 
 
 def interleave(blocks: Sequence[np.ndarray]) -> np.ndarray:
@@ -277,7 +289,7 @@ def _environments(s, data_seed: int, noise: NoiseCache):
             Z[k], X[k] = Zk, add_observation_noise(Xk, s, data_seed, k, relative_sd)
     if not np.isfinite(X).all():
         raise DataError(f"the simulated X contains {int((~np.isfinite(X)).sum())} NaN/Inf values")
-    return X, Z, model.L, T
+    return X, Z, model.L, T, B
 
 
 def relative_noise_sd(s, noiseless_blocks) -> np.ndarray | None:
@@ -318,7 +330,7 @@ def prepare(
     """
     s = scenario
     data_seed = stable_seed(experiment, data_cell, seed, "data")
-    X, Z, L, T = _environments(s, data_seed, NoiseCache() if noise is None else noise)
+    X, Z, L, T, B = _environments(s, data_seed, NoiseCache() if noise is None else noise)
     K_all, n = T.shape[0], s.n
     if n < 2:
         raise MncrlError(f"environments need at least 2 rows to split, got n = {n}")
@@ -340,6 +352,7 @@ def prepare(
         obs_test_Z=te_Z[K] if obs else None,
         L=np.asarray(L),
         targets=T[:K],
+        ancestors=scm.ancestor_matrix(B),
     )
 
 
@@ -394,6 +407,13 @@ class Outcome:
     error: Exception | None = None
 
 
+def scored_on(est, prepared: Prepared) -> str:
+    """ "observational" for an estimator fitted on the observational rows alone (when there are
+    some), else "interventional": the test rows a fit is scored on."""
+    observational = est.fitted_on_observational and uses_observational(est, prepared)
+    return "observational" if observational else "interventional"
+
+
 def uses_observational(est, prepared: Prepared) -> bool:
     return bool(est.needs_observational and prepared.obs_train is not None)
 
@@ -433,6 +453,43 @@ def fit_chunk(
     return [_fit_one(est, p, s, latent_dim, hparams) for p, s in zip(prepared, seeds, strict=True)]
 
 
+def setting(scenario, prepared: Prepared):
+    """The :class:`~mncrl.estimators.base.Setting` of a problem (what an estimator's
+    ``applicable`` judges)."""
+    from mncrl.estimators.base import Setting
+
+    return Setting(
+        kind=scenario.intervention,
+        targets=prepared.targets,
+        observational=prepared.obs_train is not None,
+    )
+
+
+def not_applicable(r: Resolved, scenario, prepared: Prepared) -> str | None:
+    """Why estimator entry ``r`` does not apply to a problem (None when it does): the entry's
+    ``kinds`` (intervention kinds it is run on) or the estimator's own ``applicable``."""
+    kinds = r.entry.get("kinds")
+    if kinds is not None and scenario.intervention not in kinds:
+        return f"run on {', '.join(kinds)} interventions only (entry '{r.label}')"
+    return r.est.not_applicable(setting(scenario, prepared))
+
+
+def fit_applicable(
+    r: Resolved, scenario, prepared: Sequence[Prepared], seeds: Sequence[int]
+) -> list[Outcome]:
+    """:func:`fit_chunk` on the problems entry ``r`` applies to; a :class:`NotApplicable`
+    outcome (not fitted) for the others."""
+    reasons = [not_applicable(r, scenario, p) for p in prepared]
+    keep = [i for i, why in enumerate(reasons) if why is None]
+    fitted = fit_chunk(
+        r.est, r.hparams, [prepared[i] for i in keep], [seeds[i] for i in keep], scenario.d
+    )
+    out = [Outcome(None, 0.0, NotApplicable(why)) for why in reasons]
+    for i, outcome in zip(keep, fitted, strict=True):
+        out[i] = outcome
+    return out
+
+
 def failed_values(metrics: Sequence[str], reports_targets: bool) -> dict:
     """NaN for every metric of a failed fit (``target_f1`` only for estimators that report
     targets; :data:`OUTCOMES` are never NaN, see :func:`outcome_values`)."""
@@ -467,6 +524,7 @@ def evaluate_fit(fit, prepared: Prepared, scored_on: str, metrics: Sequence[str]
         true_targets=true_t,
         est_targets=est_t,
         spearman="mcc_spearman" in metrics,
+        ancestors=prepared.ancestors if "mcc_ancestral" in metrics else None,
     )
     return {m: float(values[m]) for m in metrics if m in values and values[m] is not None}
 
@@ -525,6 +583,7 @@ __all__ = [
     "FIT_FAILURES",
     "Cell",
     "NoiseCache",
+    "NotApplicable",
     "OUTCOMES",
     "Outcome",
     "Prepared",
@@ -540,17 +599,21 @@ __all__ = [
     "evaluate_fit",
     "experiment_block",
     "failed_values",
+    "fit_applicable",
     "fit_chunk",
     "from_key",
     "grid_points",
     "interleave",
     "json_scalars",
+    "not_applicable",
     "outcome_values",
     "prepare",
     "problems_per_batch",
     "relative_noise_sd",
     "resolve_entries",
     "scenario_columns",
+    "scored_on",
+    "setting",
     "spec_key",
     "stable_seed",
     "uses_observational",

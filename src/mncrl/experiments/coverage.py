@@ -333,11 +333,7 @@ def _run_batch(spec, problems, estimators_, clock, rows, records):
         t0 = clock.tick()
         outcomes, memos = _fit_group(e, todo, exp, d)
         clock.tock(f"fit:{r.label}", t0)
-        scored_on = (
-            "observational"
-            if core.uses_observational(r.est, todo[0].prepared)
-            else "interventional"
-        )
+        scored_on = core.scored_on(r.est, todo[0].prepared)
         t0 = clock.tick()
         for q, out, memo in zip(todo, outcomes, memos, strict=True):
             values, status, shared = _values(e, q, out, memo, scored_on, metrics)

@@ -95,14 +95,18 @@ def job_cost(spec: Mapping) -> tuple[int, int]:
 
 
 def _fit_rows(r: core.Resolved, prepared, outcomes, base_cols, a4, metrics) -> tuple[list, list]:
-    scored_on = "observational" if core.uses_observational(r.est, prepared[0]) else "interventional"
+    scored_on = core.scored_on(r.est, prepared[0])
     rows, records = [], []
     for p, out in zip(prepared, outcomes, strict=True):
         if out.error is None:
             values, status = core.evaluate_fit(out.fit, p, scored_on, metrics), "ok"
         else:
             values = core.failed_values(metrics, r.est.reports_targets)
-            status = type(out.error).__name__
+            status = (
+                "not_applicable"
+                if isinstance(out.error, core.NotApplicable)
+                else type(out.error).__name__
+            )
         values.update(core.outcome_values(metrics, out.error))
         records.append(
             {
@@ -148,7 +152,7 @@ def run_cell(spec: Mapping, progress: bool = False) -> tuple[pd.DataFrame, dict]
         a4.update({p.seed: bool(assumption4(p.targets).satisfied) for p in prepared})
         for r in resolved:
             fit_seeds = [core.stable_seed(exp, cell, p.seed, "fit", r.label) for p in prepared]
-            outcomes = core.fit_chunk(r.est, r.hparams, prepared, fit_seeds, scenario.d)
+            outcomes = core.fit_applicable(r, scenario, prepared, fit_seeds)
             new_rows, new_records = _fit_rows(r, prepared, outcomes, base_cols, a4, spec["metrics"])
             rows += new_rows
             records += new_records
