@@ -276,8 +276,29 @@ def test_design_params_lists_parameters():
         "separating",
         "separating-bits",
         "blocks",
+        "dense",
         "custom",
     }
+
+
+def test_dense_design_is_invertible_permuted_and_seeded():
+    d = 6
+    draws = [make_design("dense", d, seed) for seed in range(20)]
+    for T in draws:
+        assert T.shape == (d, d) and np.linalg.matrix_rank(T.astype(float)) == d
+        # a permutation matrix is inside (the identity, rows and columns permuted)
+        assert T.sum() >= d
+    assert np.array_equal(make_design("dense", d, 3), draws[3])
+    # not aligned with the latents' order: some draw is neither upper nor lower triangular
+    assert any(np.triu(T, 1).any() and np.tril(T, -1).any() for T in draws)
+    # Bernoulli(p) on top of the identity: p = 0 keeps a permutation matrix, p = 1 is all ones
+    # (singular for d > 1: refused after its tries)
+    P = make_design("dense", d, 0, p=0.0)
+    assert (P.sum(axis=0) == 1).all() and (P.sum(axis=1) == 1).all()
+    with pytest.raises(MncrlError, match="no invertible target matrix"):
+        make_design("dense", d, 0, p=1.0)
+    with pytest.raises(MncrlError, match="p must be a number"):
+        make_design("dense", d, 0, p=1.5)
 
 
 def test_intervention_validation():
