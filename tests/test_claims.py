@@ -299,6 +299,22 @@ def test_not_below_claims_compare_every_cell_with_the_best_peer():
         claim(kind="not_below", source="ours")
 
 
+def test_not_below_claims_are_paired_on_the_seeds_the_peer_answered():
+    # the peer refuses the hard data set (seed 0), answers the easy one (seed 1): ours is
+    # compared on seed 1 only, where it is ahead, although its mean over both seeds is lower
+    ours = table({4: [0.90, 0.999]})
+    peer = table({4: [np.nan, 0.99]}, estimator="a")
+    c = claim(kind="not_below", compare=["a"], tolerance=0.0, source="ours")
+    v = cl.evaluate_claim(c, pd.concat([ours, peer]))
+    assert v.verdict == "holds" and "+0.0090" in v.detail
+    # behind on the shared seed: fails, naming both means on that seed
+    v = cl.evaluate_claim(c, pd.concat([table({4: [0.999, 0.98]}), peer]))
+    assert v.verdict == "fails" and "0.9800 < a 0.9900" in v.detail
+    # ours refused exactly where the peer answered: behind, and counted against the claim
+    v = cl.evaluate_claim(c, pd.concat([table({4: [0.999, np.nan]}), peer]))
+    assert v.verdict == "failed runs" and "no answer where a answered" in v.detail
+
+
 def test_not_applicable_rows_are_not_part_of_a_claim():
     t = table({3: [1.0, 1.0], 6: [np.nan, np.nan]})
     t["status"] = np.where(t["d"] == 6, "not_applicable", "ok")

@@ -20,10 +20,13 @@ an estimator label and a metric, and one of these kinds:
 - ``at_least`` / ``at_most``: our own statements: every seed of every matching cell is
   ``>= threshold`` (``<=``) -> *holds*, else *fails*.
 - ``not_below``: our own comparative statement: in every matching cell where some estimator
-  of ``compare`` (labels) has a fit that answered, the claim's estimator's mean is at least the
-  best of their means minus ``tolerance`` -> *holds*, else *fails* (naming the cells). A
-  compared estimator's refused or failed fits are left out of its mean (no answer cannot beat
-  an answer); the claim's own count against it as for every claim.
+  of ``compare`` (labels) has a fit that answered, the claim's estimator's mean over the seeds
+  where that estimator answered is at least that estimator's mean over the same seeds minus
+  ``tolerance`` -> *holds*, else *fails* (naming the cells). Paired on purpose: a compared
+  estimator that refuses the hard data sets and answers the easy ones is compared on the easy
+  ones only, never its easy seeds against our hard ones. The claim's own refused or failed fit
+  on such a seed is behind (no answer cannot beat an answer) and, as for every claim, counts
+  against it.
 
 Rows whose setting the estimator does not cover (status ``not_applicable``: never fitted) are
 not part of any claim.
@@ -508,25 +511,43 @@ def _bound(claim: Claim, cells: list[dict]) -> Verdict:
     )
 
 
+def _seed_values(rows) -> dict[str, dict[int, float]]:
+    """{cell: {seed: value}} of tidy metric rows (NaN: the fit gave no answer)."""
+    out: dict[str, dict[int, float]] = {}
+    for cell, g in rows.groupby("cell", sort=False):
+        out[cell] = dict(zip(g["seed"].astype(int), g["value"].astype(float), strict=True))
+    return out
+
+
 def _not_below(claim: Claim, cells: list[dict], table) -> Verdict:
-    """``not_below`` (module docstring): per cell, the claim's mean against the best mean of
-    the ``compare`` estimators that answered there."""
-    best: dict[str, tuple[float, str]] = {}
+    """``not_below`` (module docstring): per cell and compared estimator, the claim's mean
+    against the compared estimator's mean on the seeds where the compared estimator answered
+    (paired: the same data sets); the cell's margin is the smallest over the compared ones."""
+    ours = _seed_values(claim_rows(table, claim))
+    gaps: dict[str, tuple[float, str, float, float]] = {}  # cell: (gap, label, ours, theirs)
     for label in claim.compare:
         rows = select_rows(table, claim.experiment, label, claim.metric, claim.select)
-        for c in cell_stats(rows):
-            if c["n"] and (c["cell"] not in best or c["mean"] > best[c["cell"]][0]):
-                best[c["cell"]] = (c["mean"], label)
-    compared = [c for c in cells if c["cell"] in best and c["n"]]
+        for cell, theirs in _seed_values(rows).items():
+            seeds = [s for s, v in theirs.items() if math.isfinite(v)]
+            if not seeds or cell not in ours:
+                continue
+            mine = [ours[cell].get(s, math.nan) for s in seeds]
+            m, t = float(np.mean(mine)), float(np.mean([theirs[s] for s in seeds]))
+            gap = m - t if all(map(math.isfinite, mine)) else -math.inf
+            if cell not in gaps or gap < gaps[cell][0]:
+                gaps[cell] = (gap, label, m, t)
     behind = [
-        f"{c['cell']}: {c['mean']:.4f} < {best[c['cell']][1]} {best[c['cell']][0]:.4f}"
-        for c in compared
-        if c["mean"] < best[c["cell"]][0] - claim.tolerance
+        f"{cell}: {m:.4f} < {label} {t:.4f}"
+        if math.isfinite(gap)
+        else f"{cell}: no answer where {label} answered"
+        for cell, (gap, label, m, t) in gaps.items()
+        if gap < -claim.tolerance
     ]
-    gaps = [c["mean"] - best[c["cell"]][0] for c in compared]
+    compared = [c for c in cells if c["cell"] in gaps]
     detail = (
-        f"{len(compared)} cells compared with {', '.join(claim.compare)} (tolerance "
-        f"{claim.tolerance:g}); smallest margin {min(gaps):+.4f}"
+        f"{len(compared)} cells compared with {', '.join(claim.compare)} on the seeds each "
+        f"answered (tolerance {claim.tolerance:g}); smallest margin "
+        f"{min(g[0] for g in gaps.values()):+.4f}"
         if compared
         else f"no cell where {', '.join(claim.compare)} answered"
     )
