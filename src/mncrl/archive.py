@@ -223,6 +223,7 @@ def write(
     from mncrl import provenance as pv
     from mncrl.experiments.tables import write_json, write_table
 
+    commit = pv.git_commit()  # before writing: the archive's own files are tracked
     table = read_metrics(config)
     header, claims = cl.load_claims(claims_path)
     if archive.exists():
@@ -236,7 +237,7 @@ def write(
     results_root = Path(config["results_dir"]).resolve()
     hashes = pv.experiment_hashes(config)
     manifest = {
-        "commit": pv.git_commit(),
+        "commit": commit,
         "config_hash": pv.config_hash(config),
         "experiment_hashes": {name: hashes[name] for name in _names(config, None)},
         "results_dir": str(config["results_dir"]),
