@@ -6,9 +6,10 @@ extrapolates linearly where it has no data, instead of decaying to the mean) and
 Fourier features of a Gaussian kernel of length ``length_scale`` (Omega ~ N(0, 1 / length^2),
 b ~ U[0, 2 pi), from an explicit PRNG key). A model is additive over blocks,
 f(x) = c + sum_blocks f_b(x_b), each block multivariate: ``Y ~ nu(Z) + psi(V)`` is two blocks.
-The ridge penalty is chosen by generalised cross-validation over a grid relative to the mean
-eigenvalue of the features' Gram matrix (closed form from one eigen-decomposition); the
-intercept is not penalised.
+The ridge penalty (on the random features only; the intercept and each block's linear part are
+not penalised, so a fit whose data are linear stays linear outside them) is chosen by
+generalised cross-validation over a grid relative to the mean eigenvalue of the features' Gram
+matrix (closed form from one eigen-decomposition).
 
 Everything is a pure function of arrays and keys, jitted at module level, so a batch of seeds
 is one ``jax.vmap``.
@@ -20,6 +21,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 #: Ridge penalties tried, relative to the mean eigenvalue of the centred Gram matrix.
 RIDGE_GRID = tuple(10.0**e for e in range(-6, 2))
@@ -51,7 +53,9 @@ def make_block(key: jax.Array, X: jax.Array, features: int, length_scale: float)
     mean = X.mean(axis=0)
     cov = jnp.atleast_2d(jnp.cov(X, rowvar=False))
     evals, evecs = jnp.linalg.eigh(cov)
-    whiten = evecs / jnp.sqrt(jnp.maximum(evals, 1e-12 * evals.max()))
+    # the symmetric inverse square root: unlike evecs / sqrt(evals) it does not depend on the
+    # eigenvectors' arbitrary signs (rounding would otherwise redraw the features)
+    whiten = (evecs / jnp.sqrt(jnp.maximum(evals, 1e-12 * evals.max()))) @ evecs.T
     k1, k2 = jax.random.split(key)
     omega = jax.random.normal(k1, (X.shape[1], features)) / length_scale
     phase = jax.random.uniform(k2, (features,), maxval=2 * jnp.pi)
@@ -69,24 +73,47 @@ def design(blocks: tuple, inputs: tuple) -> jax.Array:
     return jnp.concatenate([block_features(b, x) for b, x in zip(blocks, inputs, strict=True)], 1)
 
 
-def ridge_gcv(F: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+def ridge_gcv(
+    F: jax.Array, y: jax.Array, penalised: tuple
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """(coefficients, feature means, relative penalty) of ridge regression of y on F with an
-    unpenalised intercept, the penalty chosen by generalised cross-validation."""
+    unpenalised intercept and unpenalised columns where ``penalised`` (static, one bool per
+    column) is False, the penalty chosen by generalised cross-validation: the free columns are
+    projected out (Frisch-Waugh), the rest is ridge on the residuals."""
     n = F.shape[0]
+    pen = np.asarray(penalised, dtype=bool)
+    free_idx, pen_idx = np.flatnonzero(~pen), np.flatnonzero(pen)
     f_mean = F.mean(axis=0)
     Fc, yc = F - f_mean, y - y.mean()
-    evals, Q = jnp.linalg.eigh(Fc.T @ Fc)
+    Lf, R = Fc[:, free_idx], Fc[:, pen_idx]
+    Qf = jnp.linalg.qr(Lf)[0] if free_idx.size else jnp.zeros((n, 0), F.dtype)
+    R_res = R - Qf @ (Qf.T @ R)
+    y_res = yc - Qf @ (Qf.T @ yc)
+    evals, Q = jnp.linalg.eigh(R_res.T @ R_res)
     evals = jnp.maximum(evals, 0.0)
-    g = Q.T @ (Fc.T @ yc)
+    g = Q.T @ (R_res.T @ y_res)
     lams = jnp.asarray(RIDGE_GRID) * evals.mean()
     shrink = evals[None, :] / (evals[None, :] + lams[:, None])  # (grid, p)
-    fitted = (Fc @ Q) @ (g[:, None] / (evals[:, None] + lams[None, :]))  # (n, grid)
-    rss = jnp.sum((yc[:, None] - fitted) ** 2, axis=0)
-    dof = shrink.sum(axis=1)
+    fitted = (R_res @ Q) @ (g[:, None] / (evals[:, None] + lams[None, :]))  # (n, grid)
+    rss = jnp.sum((y_res[:, None] - fitted) ** 2, axis=0)
+    dof = free_idx.size + shrink.sum(axis=1)
     gcv = n * rss / (n - dof) ** 2
     best = jnp.argmin(jnp.where(dof < n - 1, gcv, jnp.inf))
-    coef = Q @ (g / (evals + lams[best]))
+    beta_pen = Q @ (g / (evals + lams[best]))
+    coef = jnp.zeros(F.shape[1], F.dtype).at[pen_idx].set(beta_pen)
+    if free_idx.size:
+        beta_free = jnp.linalg.lstsq(Lf, yc - R @ beta_pen)[0]
+        coef = coef.at[free_idx].set(beta_free)
     return coef, f_mean, jnp.asarray(RIDGE_GRID)[best]
+
+
+def penalised_columns(blocks: tuple) -> tuple:
+    """Per design column: False for a block's linear part (not penalised: the fit continues
+    linearly where it has no data), True for its random features."""
+    out: list[bool] = []
+    for b in blocks:
+        out += [False] * b.whiten.shape[1] + [True] * b.omega.shape[1]
+    return tuple(out)
 
 
 def fit_additive(
@@ -97,7 +124,7 @@ def fit_additive(
     blocks = tuple(
         make_block(k, x, features, length_scale) for k, x in zip(keys, inputs, strict=True)
     )
-    coef, f_mean, ridge = ridge_gcv(design(blocks, inputs), y)
+    coef, f_mean, ridge = ridge_gcv(design(blocks, inputs), y, penalised_columns(blocks))
     return Model(blocks, f_mean, coef, y.mean(), ridge)
 
 
