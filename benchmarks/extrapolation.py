@@ -29,7 +29,7 @@ import numpy as np
 from mncrl import extrapolate as ex
 from mncrl.actions import ActionScenario, simulate_actions
 
-HP = {"features": 200, "length_scale": 1.0, "eval_rows": 2000}
+HP = {"features": 100, "length_scale": 1.0, "eval_rows": 2000, "draws": 4}
 
 
 def batch_inputs(scenario: ActionScenario, seeds: list[int]):
@@ -47,7 +47,9 @@ def batch_inputs(scenario: ActionScenario, seeds: list[int]):
 
 
 def run_batch(args, d: int):
-    out = ex.all_methods_batch(*args, d, HP["features"], HP["length_scale"], HP["eval_rows"])
+    out = ex.all_methods_batch(
+        *args, d, HP["features"], HP["length_scale"], HP["eval_rows"], HP["draws"]
+    )
     return {k: np.asarray(v) for k, v in out.items()}
 
 

@@ -41,7 +41,7 @@ from mncrl.errors import DataError, MncrlError, NotIdentifiableError
 
 METHODS = ("control-function", "no-control-function", "direct", "oracle")
 ENCODERS = ("pca",)
-HPARAMS = {"features": 200, "length_scale": 1.0, "eval_rows": 2000}
+HPARAMS = {"features": 100, "length_scale": 1.0, "eval_rows": 2000, "draws": 4}
 
 
 # ------------------------------------------------------------------------- representation
@@ -75,28 +75,47 @@ def _average(f, points: jax.Array) -> jax.Array:
     return f(points.reshape(G * r, d)).reshape(G, r).mean(axis=1)
 
 
-def control_function(key, Zh, A, Y, a_star, features, length_scale, eval_rows):
+def _ensemble(one, key, draws: int):
+    """The mean of ``one(key_i)`` over ``draws`` keys split from ``key``: an average over
+    independent draws of the random features, which are the smoother's main source of variance
+    far from the data (docs/extrapolation.md)."""
+    return jax.lax.map(one, jax.random.split(key, draws)).mean(axis=0)
+
+
+def control_function(key, Zh, A, Y, a_star, features, length_scale, eval_rows, draws=1):
     """Predictions at a_star (G x k) of the ``control-function`` method (module docstring)."""
     Mh, b, Vh = action_regression(Zh, A)
-    model = smoother.fit_additive(key, (Zh, Vh), Y, features, length_scale)
     keep = Vh[:eval_rows]
-    nu = _average(partial(smoother.predict_block, model, 0), _shifted(a_star, Mh, b, keep))
-    psi = smoother.predict_block(model, 1, keep).mean()
-    return model.intercept + nu + psi
+
+    def one(k):
+        model = smoother.fit_additive(k, (Zh, Vh), Y, features, length_scale)
+        nu = _average(partial(smoother.predict_block, model, 0), _shifted(a_star, Mh, b, keep))
+        return model.intercept + nu + smoother.predict_block(model, 1, keep).mean()
+
+    return _ensemble(one, key, draws)
 
 
-def no_control_function(key, Zh, A, Y, a_star, features, length_scale, eval_rows):
+def no_control_function(key, Zh, A, Y, a_star, features, length_scale, eval_rows, draws=1):
     """Predictions of the ``no-control-function`` method."""
     Mh, b, Vh = action_regression(Zh, A)
-    model = smoother.fit_additive(key, (Zh,), Y, features, length_scale)
     points = _shifted(a_star, Mh, b, Vh[:eval_rows])
-    return model.intercept + _average(partial(smoother.predict_block, model, 0), points)
+
+    def one(k):
+        model = smoother.fit_additive(k, (Zh,), Y, features, length_scale)
+        return model.intercept + _average(partial(smoother.predict_block, model, 0), points)
+
+    return _ensemble(one, key, draws)
 
 
-def direct(key, A, Y, a_star, features, length_scale):
+def direct(key, A, Y, a_star, features, length_scale, draws=1):
     """Predictions of the ``direct`` method: a regression of Y on A, evaluated at a_star."""
-    model = smoother.fit_additive(key, (A,), Y, features, length_scale)
-    return smoother.predict(model, (a_star,))
+
+    def one(k):
+        return smoother.predict(
+            smoother.fit_additive(k, (A,), Y, features, length_scale), (a_star,)
+        )
+
+    return _ensemble(one, key, draws)
 
 
 def overlap(Zh, A, a_star, eval_rows, quantile: float = 0.999) -> jax.Array:
@@ -111,14 +130,14 @@ def overlap(Zh, A, a_star, eval_rows, quantile: float = 0.999) -> jax.Array:
     return (jnp.einsum("gni,ij,gnj->gn", pts, prec, pts) <= radius).mean(axis=1)
 
 
-_STATIC = ("features", "length_scale", "eval_rows")
+_STATIC = ("features", "length_scale", "eval_rows", "draws")
 
 
-def all_methods(key, X, Z, A, Y, a_star, latent_dim, features, length_scale, eval_rows):
+def all_methods(key, X, Z, A, Y, a_star, latent_dim, features, length_scale, eval_rows, draws=1):
     """{method: predictions (G,)} for every method of :data:`METHODS` on one data set, the
     representation by PCA (``Z``: the true latents, for the oracle), and the overlap of the
     control-function evaluation points. Pure: ``jax.vmap`` over seeds."""
-    hp = dict(features=features, length_scale=length_scale)
+    hp = dict(features=features, length_scale=length_scale, draws=draws)
     Zh = (X - X.mean(axis=0)) @ pca_unmixing(X, latent_dim)
     k_cf, k_ncf, k_dir, k_or = jax.random.split(key, 4)
     return {
@@ -132,7 +151,9 @@ def all_methods(key, X, Z, A, Y, a_star, latent_dim, features, length_scale, eva
     }
 
 
-def _all_methods_batch(keys, X, Z, A, Y, a_star, latent_dim, features, length_scale, eval_rows):
+def _all_methods_batch(
+    keys, X, Z, A, Y, a_star, latent_dim, features, length_scale, eval_rows, draws=1
+):
     """:func:`all_methods` over a batch of seeds (leading axis of every array), one compiled
     program. ``lax.map``, not ``vmap``: XLA's CPU batched eigen-decompositions and least
     squares of a vmapped batch ran minutes (or stalled) where the per-seed loop takes
@@ -143,6 +164,7 @@ def _all_methods_batch(keys, X, Z, A, Y, a_star, latent_dim, features, length_sc
         features=features,
         length_scale=length_scale,
         eval_rows=eval_rows,
+        draws=draws,
     )
     return jax.lax.map(lambda args: one(*args), (keys, X, Z, A, Y, a_star))
 
@@ -150,7 +172,7 @@ def _all_methods_batch(keys, X, Z, A, Y, a_star, latent_dim, features, length_sc
 all_methods_batch = jax.jit(_all_methods_batch, static_argnames=("latent_dim", *_STATIC))
 _control_function_jit = jax.jit(control_function, static_argnames=_STATIC)
 _no_control_function_jit = jax.jit(no_control_function, static_argnames=_STATIC)
-_direct_jit = jax.jit(direct, static_argnames=("features", "length_scale"))
+_direct_jit = jax.jit(direct, static_argnames=("features", "length_scale", "draws"))
 _overlap_jit = jax.jit(overlap, static_argnames=("eval_rows",))
 
 
@@ -176,7 +198,7 @@ def check_hparams(hparams: dict) -> dict:
     unknown = sorted(set(hp) - set(HPARAMS))
     if unknown:
         raise MncrlError(f"extrapolate: unknown hyper-parameter '{unknown[0]}'")
-    for key in ("features", "eval_rows"):
+    for key in ("features", "eval_rows", "draws"):
         if not (isinstance(hp[key], int | np.integer) and hp[key] >= 1):
             raise MncrlError(f"extrapolate: {key} must be an integer >= 1, got {hp[key]!r}")
     if not (isinstance(hp["length_scale"], int | float) and hp["length_scale"] > 0):
@@ -249,7 +271,9 @@ def extrapolate(
     f32 = partial(jnp.asarray, dtype=jnp.float32)
     info = {"method": method, "rows": int(X.shape[0]), "latent_dim": int(latent_dim), **hp}
     if method == "direct":
-        pred = _direct_jit(key, f32(A), f32(y), f32(a_star), hp["features"], hp["length_scale"])
+        pred = _direct_jit(
+            key, f32(A), f32(y), f32(a_star), hp["features"], hp["length_scale"], hp["draws"]
+        )
         return Extrapolation(a_star, np.asarray(pred, np.float64), None, None, None, info)
     if unmixing is None:
         W = np.asarray(pca_unmixing(jnp.asarray(X), int(latent_dim)), dtype=np.float64)

@@ -61,7 +61,12 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--outcome", default="Y", metavar="NAME", help="CSV DATA: outcome [Y]")
     p.add_argument("--seed", type=int, default=0, help="seed of the random features [0]")
-    p.add_argument("--features", type=int, default=200, help="random features per block [200]")
+    p.add_argument(
+        "--features", type=int, default=100, help="random features per block and draw [100]"
+    )
+    p.add_argument(
+        "--draws", type=int, default=4, help="random-feature draws averaged per prediction [4]"
+    )
     p.add_argument(
         "--length-scale", type=float, default=1.0, help="feature kernel length (whitened) [1.0]"
     )
@@ -182,6 +187,7 @@ def run(args: argparse.Namespace) -> int:
         features=args.features,
         length_scale=args.length_scale,
         eval_rows=args.eval_rows,
+        draws=args.draws,
     )
     a_star = res.a_star
     out = pd.DataFrame(a_star, columns=[f"a{i}" for i in range(a_star.shape[1])])

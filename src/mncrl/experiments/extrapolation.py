@@ -126,6 +126,7 @@ def _batch_predictions(data, seeds_fit, hp, d) -> list[dict]:
         hp["features"],
         hp["length_scale"],
         hp["eval_rows"],
+        hp["draws"],
     )
     out = {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
     return [{k: v[i] for k, v in out.items()} for i in range(len(data))]
