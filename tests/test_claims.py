@@ -647,3 +647,29 @@ def test_noise_claims_count_refusals_against_them():
     assert cl.evaluate_claim(never, refused).verdict == "fails"
     assert {c.figure for c in claims if c.id.startswith("noise-")} == {"noise"}
     assert all(c.source == "ours" for c in claims if c.id.startswith("noise-"))
+
+
+def test_ratio_claims_compare_means_on_shared_seeds_in_every_cell():
+    ours = table({4: [0.02, 0.04], 6: [0.03, np.nan]}, metric="mse")
+    ref = table({4: [0.01, 0.03], 6: [0.02, 0.5]}, estimator="oracle", metric="mse")
+    both = pd.concat([ours, ref])
+    kw = dict(metric="mse", compare=["oracle"], source="ours", expect_failures=True)
+    at_most = claim(kind="ratio_at_most", threshold=2.0, **kw)
+    v = cl.evaluate_claim(at_most, both)
+    # d-4: 0.03 / 0.02 = 1.5; d-6: only seed 0 is shared, 0.03 / 0.02 = 1.5 (seed 1's 0.5
+    # is not compared with a fit that gave no answer)
+    assert v.verdict == "holds" and "max 1.5" in v.detail
+    v = cl.evaluate_claim(claim(kind="ratio_at_most", threshold=1.4, **kw), both)
+    assert v.verdict == "fails" and "d-4: 1.5" in v.detail and "d-6: 1.5" in v.detail
+    assert cl.evaluate_claim(claim(kind="ratio_at_least", threshold=1.5, **kw), both).verdict == (
+        "holds"
+    )
+    # a ratio of means: one seed with a tiny reference does not dominate
+    skew = pd.concat(
+        [table({4: [0.01, 0.10]}, metric="mse"), table({4: [1e-6, 0.10]}, "exp", "oracle", "mse")]
+    )
+    assert cl.evaluate_claim(at_most, skew).verdict == "holds"
+    with pytest.raises(MncrlError, match="one estimator label"):
+        claim(kind="ratio_at_most", threshold=2.0, metric="mse", compare=["a", "b"], source="ours")
+    with pytest.raises(MncrlError, match="threshold"):
+        claim(kind="ratio_at_least", metric="mse", compare=["a"], source="ours")

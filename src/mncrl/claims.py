@@ -27,6 +27,12 @@ an estimator label and a metric, and one of these kinds:
   ones only, never its easy seeds against our hard ones. The claim's own refused or failed fit
   on such a seed is behind (no answer cannot beat an answer) and, as for every claim, counts
   against it.
+- ``ratio_at_most`` / ``ratio_at_least``: our own comparative statement about a size (an
+  error): in every matching cell, the claim's estimator's mean over the seeds where it and the
+  one estimator of ``compare`` answered, divided by that estimator's mean on the same seeds, is
+  ``<= threshold`` (``>=``) -> *holds*, else *fails* (naming the cells). A ratio of means, not
+  a mean of per-seed ratios: one seed whose reference error happens to be tiny does not
+  dominate it.
 
 Rows whose setting the estimator does not cover (status ``not_applicable``: never fitted) are
 not part of any claim.
@@ -60,7 +66,17 @@ import numpy as np
 
 from mncrl.errors import MncrlError
 
-KINDS = ("value", "range", "trend", "at_least", "at_most", "not_below")
+KINDS = (
+    "value",
+    "range",
+    "trend",
+    "at_least",
+    "at_most",
+    "not_below",
+    "ratio_at_most",
+    "ratio_at_least",
+)
+RATIOS = ("ratio_at_most", "ratio_at_least")
 SOURCES = ("paper", "ours")
 LOWER_IS_BETTER = ("amari",)
 HIGHER, LOWER, OUTSIDE = (
@@ -242,7 +258,11 @@ def _check_claim(c: Claim, where: str, fields: Mapping) -> None:
         isinstance(c.compare, list) and c.compare and all(isinstance(x, str) for x in c.compare)
     ):
         raise MncrlError(f"{where}: a 'not_below' claim needs 'compare' (estimator labels)")
-    if c.kind in ("at_least", "at_most") and not _is_number(c.threshold):
+    if c.kind in RATIOS and not (
+        isinstance(c.compare, list) and len(c.compare) == 1 and isinstance(c.compare[0], str)
+    ):
+        raise MncrlError(f"{where}: a '{c.kind}' claim needs 'compare' (one estimator label)")
+    if c.kind in ("at_least", "at_most", *RATIOS) and not _is_number(c.threshold):
         raise MncrlError(f"{where}: an '{c.kind}' claim needs a number 'threshold'")
     if not (_is_number(c.tolerance) and c.tolerance >= 0):
         raise MncrlError(f"{where}: tolerance must be a number >= 0")
@@ -378,6 +398,8 @@ def evaluate_claim(claim: Claim, table) -> Verdict:
         )
     if claim.kind == "not_below":
         verdict = replace(_not_below(claim, cells, table), failed=failed)
+    elif claim.kind in RATIOS:
+        verdict = replace(_ratio(claim, cells, table), failed=failed)
     else:
         verdict = replace(_EVALUATORS[claim.kind](claim, cells), failed=failed)
     if failed and not claim.expect_failures:
@@ -564,6 +586,52 @@ def _not_below(claim: Claim, cells: list[dict], table) -> Verdict:
     )
 
 
+def _ratio(claim: Claim, cells: list[dict], table) -> Verdict:
+    """``ratio_at_most`` / ``ratio_at_least`` (module docstring): per cell, the claim's mean
+    over the seeds where both answered over the compared estimator's mean on the same seeds."""
+    ours = _seed_values(claim_rows(table, claim))
+    label = claim.compare[0]
+    theirs = _seed_values(select_rows(table, claim.experiment, label, claim.metric, claim.select))
+    at_most = claim.kind == "ratio_at_most"
+    ratios = {}
+    for cell, mine in ours.items():
+        other = theirs.get(cell, {})
+        seeds = [
+            x for x, v in mine.items() if math.isfinite(v) and math.isfinite(other.get(x, math.nan))
+        ]
+        if seeds:
+            den = float(np.mean([other[x] for x in seeds]))
+            num = float(np.mean([mine[x] for x in seeds]))
+            ratios[cell] = num / den if den > 0 else math.inf
+    op = "<=" if at_most else ">="
+    bad = [
+        f"{cell}: {r:.3g}"
+        for cell, r in ratios.items()
+        if not (r <= claim.threshold if at_most else r >= claim.threshold)
+    ]
+    if ratios:
+        worst = max(ratios.values()) if at_most else min(ratios.values())
+        detail = (
+            f"mean {claim.metric} over {label}'s on the same seeds in {len(ratios)} cells: "
+            f"{'max' if at_most else 'min'} {worst:.4g} (claim: every cell {op} "
+            f"{claim.threshold:g})"
+        )
+    else:
+        detail = f"no cell where both {claim.estimator} and {label} answered"
+    if bad:
+        detail += "; not met in " + "; ".join(bad[:5]) + (" ..." if len(bad) > 5 else "")
+    compared = [c for c in cells if c["cell"] in ratios]
+    return Verdict(
+        claim.id,
+        "fails" if bad or not ratios else "holds",
+        float(np.mean(list(ratios.values()))) if ratios else None,
+        None,
+        sum(c["n"] for c in compared),
+        detail,
+        cells,
+    )
+
+
 _EVALUATORS = {
     "value": _value,
     "range": _range,
@@ -706,6 +774,9 @@ def _paper_text(c: Claim) -> str:
         return "rising" + (f" ({', '.join(f'{v:.2f}' for v in values)})" if values else "")
     if c.kind == "not_below":
         return f">= best of {', '.join(c.compare)} - {c.tolerance:g}, per cell"
+    if c.kind in RATIOS:
+        op = "<=" if c.kind == "ratio_at_most" else ">="
+        return f"{op} {c.threshold:g} x {c.compare[0]}, per cell"
     return f"{'>=' if c.kind == 'at_least' else '<='} {c.threshold:g}"
 
 
@@ -724,6 +795,8 @@ def _ours_text(c: Claim, v: Verdict) -> str:
             else max(e["max"] for e in v.cells)
         )
         return f"{'min' if c.kind == 'at_least' else 'max'} {worst:.4g}"
+    if c.kind in RATIOS:
+        return f"ratio {v.mean:.3g} (mean over {len(v.cells)} cells)"
     return f"{_fmt(v.mean)} +- {_fmt(v.se)} (n={v.n})"
 
 

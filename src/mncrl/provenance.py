@@ -70,12 +70,13 @@ def experiment_inputs(config: Mapping, name: str) -> dict:
     if name not in experiments:
         raise KeyError(f"unknown experiment '{name}'")
     block = experiments[name]
-    scenario = block["scenario"]
+    scenario = block.get("scenario")  # an extrapolation block carries its own scenario
     return {
         "experiment": _plain(block),
-        "scenario": {scenario: _plain(config["scenarios"].get(scenario))},
+        "scenario": {scenario: _plain(config["scenarios"].get(scenario))} if scenario else {},
         "estimators": [
-            [label, _plain(config["estimators"].get(label))] for label in block["estimators"]
+            [label, _plain(config["estimators"].get(label))]
+            for label in block.get("estimators", [])
         ],
         "headline_metric": _plain(config.get("headline_metric")),
         "max_batch_mb": _plain(config.get("max_batch_mb")),

@@ -50,6 +50,12 @@ STREAMS = {
     "mixing": 6,
     "split": 7,
     "obs_noise_relative": 8,
+    # the action model of intervention extrapolation (mncrl.actions)
+    "action_effects": 9,
+    "actions": 10,
+    "latent_residual": 11,
+    "outcome_noise": 12,
+    "truth": 13,
 }
 GRAPHS = ("erdos-renyi", "paper-nonlinear", "custom")
 DTYPES = ("float32", "float64")

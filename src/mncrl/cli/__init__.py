@@ -14,7 +14,7 @@ import sys
 
 from mncrl.errors import MncrlError
 
-COMMANDS = ["simulate", "fit", "evaluate", "check_design"]
+COMMANDS = ["simulate", "fit", "evaluate", "check_design", "extrapolate"]
 
 
 class _Parser(argparse.ArgumentParser):

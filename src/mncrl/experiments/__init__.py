@@ -10,7 +10,8 @@ Every experiment has a *kind*, one module each, all with the same interface:
   as the coverage phase diagram: name -> function of the metrics table and experiment spec).
 
 The kind is picked from the experiment's config block: a block with a ``coverage`` mapping is
-of kind ``coverage``; any other is a ``grid``. Adding a kind = one module + one line in
+of kind ``coverage``, one with an ``extrapolation`` mapping of kind ``extrapolation`` (its own
+action scenario and grid; no ``scenario`` or ``estimators``); any other is a ``grid``. Adding a kind = one module + one line in
 :data:`KINDS` + its block in ``config/schema.yaml``.
 """
 
@@ -26,7 +27,11 @@ from mncrl.experiments import core
 from mncrl.simulation import Scenario
 
 #: kind -> module; every kind but ``grid`` is selected by a config block of its own name.
-KINDS = {"grid": "mncrl.experiments.grid", "coverage": "mncrl.experiments.coverage"}
+KINDS = {
+    "grid": "mncrl.experiments.grid",
+    "coverage": "mncrl.experiments.coverage",
+    "extrapolation": "mncrl.experiments.extrapolation",
+}
 
 
 def kind_of(block: Mapping) -> str:
@@ -101,12 +106,19 @@ def check_config(config: Mapping) -> None:
         except MncrlError as exc:
             raise MncrlError(f"estimators.{label}: {exc}") from None
     for name, block in config["experiments"].items():
-        core.estimator_entries(config, block["estimators"])
+        kind = kind_of(block)
+        if kind != "extrapolation":
+            missing = [key for key in ("scenario", "estimators") if key not in block]
+            if missing:
+                raise MncrlError(f"experiments.{name}: '{missing[0]}' is required")
+            core.estimator_entries(config, block["estimators"])
         seen = set()
-        for cell in cells(config, name):
+        for cell in cells(config, name):  # each kind checks its cells' scenarios
             if cell.id in seen:
                 raise MncrlError(f"experiments.{name}.grid: two cells share the id '{cell.id}'")
             seen.add(cell.id)
+            if kind == "extrapolation":
+                continue
             try:
                 Scenario.from_dict(cell.scenario)
             except MncrlError as exc:

@@ -72,17 +72,30 @@ def concat(paths: Sequence[str | Path]) -> pd.DataFrame:
     return pd.concat([read_table(p) for p in paths], ignore_index=True, sort=False)
 
 
+#: Columns that index points within a cell's rows (extrapolation: the position ``s`` on the line
+#: of actions): summaries keep them apart.
+POINT_COLUMNS = ("s",)
+
+
 def summarise(frame: pd.DataFrame) -> pd.DataFrame:
-    """Mean, standard error (ddof=1) and n_seeds over seeds per cell x estimator x metric."""
+    """Mean, standard error (ddof=1) and n_seeds over seeds per cell x estimator x metric (x
+    point, for tables with :data:`POINT_COLUMNS`)."""
     group = ["experiment", "cell", "estimator", "metric"]
+    group += [c for c in POINT_COLUMNS if c in frame.columns]
     g = frame.groupby(group, sort=False, dropna=False)["value"]
     out = g.agg(mean="mean", sd="std", n_seeds="count").reset_index()
     out["se"] = out["sd"] / np.sqrt(out["n_seeds"].clip(lower=1))
-    drop = ("seed", "value", "seconds", "status", "metric", "estimator")
+    drop = ("seed", "value", "seconds", "status", "metric", "estimator", *POINT_COLUMNS)
     keep = [c for c in frame.columns if c not in drop]
-    first = frame.drop_duplicates(subset=group)[keep + ["estimator", "metric"]]
+    points = [c for c in POINT_COLUMNS if c in frame.columns]
+    first = frame.drop_duplicates(subset=group)[keep + ["estimator", "metric", *points]]
     merged = first.merge(out, on=group, how="left")
-    secs = frame.groupby(group, sort=False)["seconds"].mean().rename("seconds").reset_index()
+    secs = (
+        frame.groupby(group, sort=False, dropna=False)["seconds"]
+        .mean()
+        .rename("seconds")
+        .reset_index()
+    )
     return merged.merge(secs, on=group, how="left")
 
 
