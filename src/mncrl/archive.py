@@ -89,6 +89,8 @@ def claims_inputs(table, header: Mapping, claims: Sequence[cl.Claim]):
     for c in claims:
         keys |= set(c.select) | ({c.over} if c.over else set())
         masks.append(cl.claim_rows(table, c).index)
+        for label in c.compare or []:  # comparative claims read the compared rows too
+            masks.append(cl.select_rows(table, c.experiment, label, c.metric, c.select).index)
     for f in header["fields"].values():
         keys |= set(f.select) | ({f.by} if f.by else set())
         masks.append(cl.select_rows(table, f.experiment, f.estimator, f.metric, f.select).index)
