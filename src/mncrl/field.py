@@ -1,0 +1,159 @@
+"""A gridded field (time x grid cells) reduced to its signal subspace, and maps of latents on it.
+
+Climate fields have far more grid cells C than latent modes d. Every estimator of the toolkit
+works on the field's coordinates in a p-dimensional *signal subspace* (p >= d): the leading
+empirical orthogonal functions (EOFs) of the area-weighted anomalies, the standard first step of
+climate-mode analysis:
+
+1. **anomalies**: each cell's time mean is subtracted;
+2. **area weights**: cell c is multiplied by ``sqrt(cos(latitude_c))`` so that a cell's share of
+   the variance is proportional to its area (:func:`coslat_weights`);
+3. **reduction**: the truncated SVD X_w = U S V^T (T x C) keeps p components; the *scores*
+   U S (T x p) are the data every estimator sees, the *EOFs* V^T (p x C, orthonormal rows) span
+   the subspace. A numpy array is decomposed exactly; a dask array (a field larger than memory,
+   :mod:`mncrl.field_io`) by dask's randomized SVD in chunks.
+
+An estimator's unmixing W (p x d) gives the latent time series Zhat = scores W. The spatial
+pattern of latent j (:func:`regression_patterns`) is the multiple-regression map of the
+field on Zhat: B = (Zhat^T Zhat)^(-1) Zhat^T X (d x C, in the field's units, weights undone).
+When X = Z L + noise and Zhat recovers Z up to permutation and scale, B recovers the rows of L
+up to the same permutation and scale, which is what :func:`pattern_correlation` scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mncrl.errors import MncrlError
+
+
+@dataclass(frozen=True)
+class Reduction:
+    """A field's signal subspace: ``scores`` (T x p), ``eofs`` (p x C, orthonormal rows, in the
+    weighted anomaly space), ``singular_values`` (p), ``mean`` (C, the time mean subtracted),
+    ``weights`` (C, the area weights applied) and ``explained`` (share of the weighted anomaly
+    variance in the p components)."""
+
+    scores: np.ndarray
+    eofs: np.ndarray
+    singular_values: np.ndarray
+    mean: np.ndarray
+    weights: np.ndarray
+    explained: float
+
+    @property
+    def p(self) -> int:
+        return self.scores.shape[1]
+
+
+def coslat_weights(latitude) -> np.ndarray:
+    """sqrt(cos(latitude)) per cell (degrees), clipped at 0 at the poles; MncrlError outside
+    [-90, 90]."""
+    lat = np.asarray(latitude, dtype=np.float64)
+    if not np.isfinite(lat).all() or np.abs(lat).max(initial=0.0) > 90.0:
+        raise MncrlError("latitudes must be finite degrees in [-90, 90]")
+    return np.sqrt(np.clip(np.cos(np.deg2rad(lat)), 0.0, None))
+
+
+def _is_dask(X) -> bool:
+    return type(X).__module__.startswith("dask")
+
+
+def signal_subspace(X, p: int, *, weights=None, seed: int = 0, power_iter: int = 2) -> Reduction:
+    """The p-dimensional signal subspace of the field X (T x C, numpy or dask; no NaN).
+
+    ``weights`` (C) multiply the anomalies (default 1). A dask array is decomposed with
+    ``dask.array.linalg.svd_compressed`` (``power_iter`` power iterations, random state
+    ``seed``): two passes over the data per iteration, one chunk in memory at a time.
+    """
+    if X.ndim != 2:
+        raise MncrlError(f"a field must be 2-d (time x cells), got shape {X.shape}")
+    T, C = X.shape
+    p = int(p)
+    if not 1 <= p <= min(T - 1, C):
+        raise MncrlError(f"the signal subspace needs 1 <= p <= min(T - 1, C) = {min(T - 1, C)}, got {p}")
+    w = np.ones(C) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.shape != (C,):
+        raise MncrlError(f"weights must have one value per cell ({C}), got shape {w.shape}")
+    if _is_dask(X):
+        return _dask_subspace(X, p, w, seed, power_iter)
+    Xa = np.asarray(X, dtype=np.float64)
+    if not np.isfinite(Xa).all():
+        raise MncrlError("the field has missing (NaN) or infinite values: mask those cells first")
+    mean = Xa.mean(axis=0)
+    Xw = (Xa - mean) * w
+    U, s, Vt = np.linalg.svd(Xw, full_matrices=False)
+    total = float(np.square(s).sum())
+    return _reduction(U[:, :p] * s[:p], Vt[:p], s[:p], mean, w, total)
+
+
+def _dask_subspace(X, p: int, w: np.ndarray, seed: int, power_iter: int) -> Reduction:
+    import dask
+    import dask.array as da
+
+    X = X.astype(np.float64)
+    mean = X.mean(axis=0)
+    Xw = (X - mean) * da.from_array(w, chunks=(X.chunks[1],))
+    # a tall-and-skinny QR needs one chunk along the cells of the sketch: rechunk the rows only
+    U, s, Vt = da.linalg.svd_compressed(
+        Xw, k=p, n_power_iter=power_iter, seed=int(seed), compute=False
+    )
+    total = da.square(Xw).sum()
+    scores, s, Vt, mean, total, finite = dask.compute(
+        U * s, s, Vt, mean, total, da.isfinite(mean).all()
+    )
+    if not finite:
+        raise MncrlError("the field has missing (NaN) or infinite values: mask those cells first")
+    return _reduction(np.asarray(scores), np.asarray(Vt), np.asarray(s), np.asarray(mean), w, float(total))
+
+
+def _reduction(scores, eofs, s, mean, w, total) -> Reduction:
+    if total <= 0 or not np.isfinite(total):
+        raise MncrlError("the field has no variance (every cell constant in time)")
+    # a deterministic sign: each EOF's largest-magnitude entry is positive
+    sign = np.sign(eofs[np.arange(eofs.shape[0]), np.abs(eofs).argmax(axis=1)])
+    sign[sign == 0] = 1.0
+    return Reduction(
+        scores=scores * sign,
+        eofs=eofs * sign[:, None],
+        singular_values=s,
+        mean=mean,
+        weights=w,
+        explained=float(np.square(s).sum() / total),
+    )
+
+
+def regression_patterns(Zhat: np.ndarray, red: Reduction) -> np.ndarray:
+    """The regression maps (d x C, field units) of the field on the latents Zhat (T x d):
+    B = (Zhat_c^T Zhat_c)^(-1) Zhat_c^T X with Zhat_c centred, computed in the subspace (the
+    part of the field outside it is orthogonal to Zhat when Zhat = scores W). Cells of zero
+    weight (the poles) get NaN."""
+    Zc = Zhat - Zhat.mean(axis=0)
+    G = Zc.T @ Zc
+    if np.linalg.matrix_rank(G) < G.shape[0]:
+        raise MncrlError("the latents are collinear: their regression maps are not defined")
+    coef = np.linalg.solve(G, Zc.T @ (red.scores - red.scores.mean(axis=0)))  # d x p
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(red.weights > 0, (coef @ red.eofs) / red.weights, np.nan)
+
+
+def pattern_correlation(true: np.ndarray, estimate: np.ndarray, perm=None) -> np.ndarray:
+    """|centred spatial correlation| of each true pattern (row of ``true``, d x C) with its
+    matched estimate (row ``perm[i]`` of ``estimate``; default the matching that maximises the
+    total, Hungarian); cells that are NaN in either are ignored."""
+    from mncrl.metrics import matching
+
+    ok = np.isfinite(true).all(axis=0) & np.isfinite(estimate).all(axis=0)
+    A = true[:, ok] - true[:, ok].mean(axis=1, keepdims=True)
+    B = estimate[:, ok] - estimate[:, ok].mean(axis=1, keepdims=True)
+    na, nb = np.linalg.norm(A, axis=1), np.linalg.norm(B, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        C = np.abs(A @ B.T) / np.outer(na, nb)
+    C = np.nan_to_num(C)
+    if perm is None:
+        rows, cols = matching(C)
+        perm = np.empty(C.shape[0], dtype=int)
+        perm[rows] = cols
+    return C[np.arange(C.shape[0]), np.asarray(perm)]
