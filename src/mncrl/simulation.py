@@ -56,6 +56,11 @@ STREAMS = {
     "latent_residual": 11,
     "outcome_noise": 12,
     "truth": 13,
+    # the climate-mode benchmark (mncrl.climate_modes)
+    "mode_graph": 14,
+    "mode_patterns": 15,
+    "mode_noise": 16,
+    "field_noise": 17,
 }
 GRAPHS = ("erdos-renyi", "paper-nonlinear", "custom")
 DTYPES = ("float32", "float64")

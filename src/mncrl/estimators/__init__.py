@@ -23,6 +23,7 @@ _MODULES = {
     "ica": "mncrl.estimators.ica",
     "lincd": "mncrl.estimators.lincd",
     "umni": "mncrl.estimators.umni",
+    "varimax-pca": "mncrl.estimators.varimax_pca",
 }
 
 

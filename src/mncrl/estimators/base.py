@@ -39,6 +39,9 @@ class Estimator:
     also accepts ``observational=`` (an n x m array of unintervened data) and uses it when given.
     ``fit_batch``, when set, fits several independent problems (one per seed) in one vmapped call:
     ``fit_batch(list_of_envs, seeds, latent_dim=None, **hparams) -> list[Fit]``.
+    ``uses_field_basis``: the estimator also accepts ``basis=`` (p x C, orthonormal rows: the
+    EOFs of a gridded field whose signal-subspace coordinates the data are, :mod:`mncrl.field`)
+    and uses it (``varimax-pca`` rotates loadings over grid cells, not over coordinates).
     ``fitted_on_observational``: the estimator fits the observational rows alone (``ica``), so
     experiments score it on observational test rows; the others are scored on the
     interventional ones (where their targets can be checked too).
@@ -57,6 +60,7 @@ class Estimator:
     fit_batch: Callable[..., list[Fit]] | None = None
     applicable: Callable[[Setting], str | None] | None = None
     fitted_on_observational: bool = False
+    uses_field_basis: bool = False
 
     def not_applicable(self, setting: Setting) -> str | None:
         """Why the estimator does not cover ``setting`` (None when it does)."""
