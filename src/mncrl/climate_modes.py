@@ -11,8 +11,9 @@ vector-autoregressive model"), reimplemented from its description, row-vector co
 - B (d x d) is a contemporaneous DAG (Erdos-Renyi with edge probability ``graph_p`` over a
   random order, weights of size ``weight_range`` with random signs), A (d x d) the lag-1 links:
   ``autocorrelation`` on the diagonal (every mode's memory) and cross links i -> j (i != j) with
-  probability ``lag_p`` and weight +-``lag_weight``. A is scaled down, if needed, so that the
-  process is stationary (spectral radius of A (I - B)^-1 at most ``max_radius``).
+  probability ``lag_p`` and weight +-``lag_weight``, all multiplied by ``memory`` (0: no lags,
+  the modes are independent in time; 1: as given). A is then scaled down, if needed, so that
+  the process is stationary (spectral radius of A (I - B)^-1 at most ``max_radius``).
 - Regime k intervenes on the modes of row k of the target design (``design``, any design of
   :mod:`mncrl.interventions`): ``do`` clamps mode j to ``do_value`` (no dynamics, no noise);
   ``stochastic`` cuts its contemporaneous and lagged parents and redraws it as
@@ -34,7 +35,8 @@ When do the estimators' conditions hold? A do-regime makes its targets constant,
 unmixing directions have zero variance in that regime whatever the lags: the do-estimators'
 condition (Assumption 4 on the design) holds. With stochastic or soft regimes the lags make the
 innovations of the modes dependent (z_{t-1} A is correlated across modes), which the estimators
-that read precision matrices assume away: those cells are outside the theory.
+that read precision matrices assume away: those cells are outside the theory unless
+``memory: 0``.
 
 Randomness: named streams of :func:`mncrl.simulation.rng_for` (graph and weights, patterns,
 design, innovations of regime k, field noise of regime k); the same (scenario, seed) gives
@@ -71,6 +73,7 @@ class ModeScenario:
     autocorrelation: float = 0.5
     lag_p: float = 0.3
     lag_weight: float = 0.2
+    memory: float = 1.0
     max_radius: float = 0.9
     noise_std: float = 1.0
     design: str = "leave-one-out"
@@ -155,7 +158,7 @@ def check(s: ModeScenario) -> None:
         _fail("autocorrelation", "a number in (-1, 1)", s.autocorrelation)
     if not (_real(s.max_radius) and 0 < s.max_radius < 1):
         _fail("max_radius", "a number in (0, 1) (stationarity)", s.max_radius)
-    for key in ("lag_weight", "obs_noise", "noise_length"):
+    for key in ("lag_weight", "memory", "obs_noise", "noise_length"):
         if not (_real(getattr(s, key)) and getattr(s, key) >= 0):
             _fail(key, "a number >= 0", getattr(s, key))
     if not (_real(s.noise_std) and s.noise_std > 0):
@@ -269,6 +272,7 @@ def mode_graph(s: ModeScenario, rng: np.random.Generator) -> tuple[np.ndarray, n
     cross = (rng.random((d, d)) < s.lag_p) & ~np.eye(d, dtype=bool)
     A = np.where(cross, s.lag_weight * rng.choice([-1.0, 1.0], (d, d)), 0.0)
     A[np.diag_indices(d)] = s.autocorrelation
+    A *= s.memory
     radius = np.abs(np.linalg.eigvals(A @ np.linalg.inv(np.eye(d) - B))).max()
     if radius > s.max_radius:
         A *= s.max_radius / radius

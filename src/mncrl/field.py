@@ -8,7 +8,8 @@ climate-mode analysis:
 1. **anomalies**: each cell's time mean is subtracted;
 2. **area weights**: cell c is multiplied by ``sqrt(cos(latitude_c))`` so that a cell's share of
    the variance is proportional to its area (:func:`coslat_weights`);
-3. **reduction**: the truncated SVD X_w = U S V^T (T x C) keeps p components; the *scores*
+3. **reduction**: the truncated SVD X_w = U S V^T (T x C) keeps p components (in memory:
+   from the eigenvectors of the smaller of X_w^T X_w and X_w X_w^T); the *scores*
    U S (T x p) are the data every estimator sees, the *EOFs* V^T (p x C, orthonormal rows) span
    the subspace. A numpy array is decomposed exactly; a dask array (a field larger than memory,
    :mod:`mncrl.field_io`) by dask's randomized SVD in chunks.
@@ -84,9 +85,26 @@ def signal_subspace(X, p: int, *, weights=None, seed: int = 0, power_iter: int =
         raise MncrlError("the field has missing (NaN) or infinite values: mask those cells first")
     mean = Xa.mean(axis=0)
     Xw = (Xa - mean) * w
-    U, s, Vt = np.linalg.svd(Xw, full_matrices=False)
-    total = float(np.square(s).sum())
-    return _reduction(U[:, :p] * s[:p], Vt[:p], s[:p], mean, w, total)
+    scores, eofs, s = _leading(Xw, p)
+    return _reduction(scores, eofs, s, mean, w, float(np.square(Xw).sum()))
+
+
+def _leading(Xw: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(scores U S, EOFs V^T, singular values S) of the p leading components of Xw, from the
+    eigenvectors of its smaller Gram matrix (several times faster than a full SVD)."""
+    from scipy.linalg import eigh
+
+    T, C = Xw.shape
+    small = C if C <= T else T
+    G = Xw.T @ Xw if C <= T else Xw @ Xw.T
+    lam, vec = eigh(G, subset_by_index=[small - p, small - 1])
+    lam, vec = lam[::-1], vec[:, ::-1]
+    s = np.sqrt(np.clip(lam, 0.0, None))
+    if C <= T:
+        return Xw @ vec, vec.T, s
+    with np.errstate(divide="ignore", invalid="ignore"):
+        eofs = np.where(s[:, None] > 0, (vec.T @ Xw) / s[:, None], 0.0)
+    return vec * s, eofs, s
 
 
 def _dask_subspace(X, p: int, w: np.ndarray, seed: int, power_iter: int) -> Reduction:

@@ -11,8 +11,11 @@ Every experiment has a *kind*, one module each, all with the same interface:
 
 The kind is picked from the experiment's config block: a block with a ``coverage`` mapping is
 of kind ``coverage``, one with an ``extrapolation`` mapping of kind ``extrapolation`` (its own
-action scenario and grid; no ``scenario`` or ``estimators``); any other is a ``grid``. Adding a kind = one module + one line in
-:data:`KINDS` + its block in ``config/schema.yaml``.
+action scenario and grid; no ``scenario`` or ``estimators``), one with a ``climate`` mapping of
+kind ``climate`` (its own mode scenario and grid; ``estimators`` but no ``scenario``); any other
+is a ``grid``. A kind module may set ``REQUIRED_KEYS`` (the experiment keys it needs; default
+``scenario`` and ``estimators``). Adding a kind = one module + one line in :data:`KINDS` + its
+block in ``config/schema.yaml``.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ KINDS = {
     "grid": "mncrl.experiments.grid",
     "coverage": "mncrl.experiments.coverage",
     "extrapolation": "mncrl.experiments.extrapolation",
+    "climate": "mncrl.experiments.climate",
 }
 
 
@@ -107,17 +111,18 @@ def check_config(config: Mapping) -> None:
             raise MncrlError(f"estimators.{label}: {exc}") from None
     for name, block in config["experiments"].items():
         kind = kind_of(block)
-        if kind != "extrapolation":
-            missing = [key for key in ("scenario", "estimators") if key not in block]
-            if missing:
-                raise MncrlError(f"experiments.{name}: '{missing[0]}' is required")
+        required = getattr(module(kind), "REQUIRED_KEYS", ("scenario", "estimators"))
+        missing = [key for key in required if key not in block]
+        if missing:
+            raise MncrlError(f"experiments.{name}: '{missing[0]}' is required")
+        if "estimators" in required:
             core.estimator_entries(config, block["estimators"])
         seen = set()
         for cell in cells(config, name):  # each kind checks its cells' scenarios
             if cell.id in seen:
                 raise MncrlError(f"experiments.{name}.grid: two cells share the id '{cell.id}'")
             seen.add(cell.id)
-            if kind == "extrapolation":
+            if "scenario" not in required:
                 continue
             try:
                 Scenario.from_dict(cell.scenario)

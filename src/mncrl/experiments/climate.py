@@ -117,13 +117,15 @@ def job_cost(spec: Mapping) -> tuple[int, int]:
 
 @dataclasses.dataclass(frozen=True)
 class FieldProblem:
-    """One seed's reduced field: the estimators' data (``prepared``), the reduction and the
-    truth (modes over every row, patterns)."""
+    """One seed's reduced field: the estimators' data (``prepared``), the reduction, the
+    truth (modes over every row, patterns) and the grid (``mask``: nlat x nlon, True where a
+    cell is in the field, cells in row-major order)."""
 
     prepared: core.Prepared
     reduction: field.Reduction
     Z_all: np.ndarray
     patterns: np.ndarray
+    mask: np.ndarray
 
 
 def prepare_field(s: ModeScenario, components, exp: str, cell: str, seed: int, test_fraction: float):
@@ -151,7 +153,7 @@ def prepare_field(s: ModeScenario, components, exp: str, cell: str, seed: int, t
         L=(data.L * w) @ red.eofs.T,
         targets=data.targets[:K],
     )
-    return FieldProblem(prepared, red, data.Z.reshape(-1, s.d), data.L)
+    return FieldProblem(prepared, red, data.Z.reshape(-1, s.d), data.L, data.mask)
 
 
 def pattern_values(fit, problem: FieldProblem) -> dict:
@@ -165,7 +167,9 @@ def pattern_values(fit, problem: FieldProblem) -> dict:
     return {"pattern_correlation": float(corr.mean()), "pattern_correlation_min": float(corr.min())}
 
 
-def _fit(r: core.Resolved, s: ModeScenario, problem: FieldProblem, fit_seed: int) -> core.Outcome:
+def fit_one(r: core.Resolved, s: ModeScenario, problem: FieldProblem, fit_seed: int) -> core.Outcome:
+    """Estimator entry ``r`` on one seed's problem (the EOFs given to estimators that use
+    them); a :class:`~mncrl.experiments.core.NotApplicable` outcome when it does not apply."""
     if r.est.uses_field_basis:
         r = dataclasses.replace(r, hparams={**r.hparams, "basis": problem.reduction.eofs})
     return core.fit_applicable(r, s, [problem.prepared], [fit_seed])[0]
@@ -199,7 +203,7 @@ def run_cell(spec: Mapping, progress: bool = False) -> tuple[pd.DataFrame, dict]
         with single_threaded_blas():
             problem = prepare_field(s, spec["components"], exp, cell, seed, spec["test_fraction"])
         for r in resolved:
-            out = _fit(r, s, problem, core.stable_seed(exp, cell, seed, "fit", r.label))
+            out = fit_one(r, s, problem, core.stable_seed(exp, cell, seed, "fit", r.label))
             scored_on = core.scored_on(r.est, problem.prepared)
             values, status = _values(r, out, problem, scored_on), _status(out)
             cols = {
@@ -241,6 +245,7 @@ __all__ = [
     "cell_spec",
     "cells",
     "experiment_spec",
+    "fit_one",
     "job_cost",
     "pattern_values",
     "prepare_field",

@@ -39,6 +39,7 @@ from mncrl.threads import single_threaded_blas
 
 KIND = "extrapolation"
 TABLES: dict = {}
+REQUIRED_KEYS: tuple = ()  # its scenario and methods are in its own block
 POINT_METRICS = ("prediction", "truth", "squared_error")
 SEED_METRICS = ("mse_inside", "mse_outside", "nmse_inside", "nmse_outside")
 
