@@ -38,6 +38,7 @@ from mncrl import plots
 plots.setup()
 PANELS = ["patterns", "intervention", "memory"]
 ROWS = {"mcc": "MCC (mode time series)", "pattern_correlation": "pattern correlation"}
+SHOWN = ["mcc", "pattern_correlation", "target_f1"]  # table columns
 table = plots.load_metrics(metrics)
 labels, names = plots.display_names(table["estimator"], estimators)
 colours = plots.palette(labels)
@@ -75,7 +76,9 @@ def climate_figure():
             if i == 0:
                 patterns, intervention, memory = key
                 ax.set_title(f"{patterns}, {intervention}, memory {memory:g}", fontsize=9)
-    handles = [plt.Line2D([], [], color=colours[lab], marker="o", label=names[lab]) for lab in labels]
+    handles = [
+        plt.Line2D([], [], color=colours[lab], marker="o", label=names[lab]) for lab in labels
+    ]
     fig.legend(handles=handles, loc="lower center", ncol=min(len(labels), 3), fontsize=8)
     fig.suptitle("Climate modes (ours): recovery of mode time series and patterns")
     fig.tight_layout(rect=(0, 0.1, 1, 0.95))
@@ -108,14 +111,11 @@ def cell_rows():
                 )
                 if n
             ]
-            fmt = lambda m: f"{per[m]:.3f}" if m in per else "-"  # noqa: E731
             rows.append(
                 [
                     *(f"{v:g}" if isinstance(v, float) else str(v) for v in key),
                     names[lab],
-                    fmt("mcc"),
-                    fmt("pattern_correlation"),
-                    fmt("target_f1"),
+                    *(f"{per[m]:.3f}" if m in per else "-" for m in SHOWN),
                     ", ".join(missing) or "-",
                     str(len(seeds)),
                 ]

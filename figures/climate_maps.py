@@ -13,8 +13,8 @@
 # %% [markdown]
 # # True and recovered patterns of the climate benchmark (ours, not in the paper)
 # One data set of the climate experiment, rerun from its cell's recorded spec (the cell with
-# SST-EOF patterns and do-regimes, the most memory and the least noise the run has; its first
-# seed): the same simulation, reduction and fits as the experiment's job. One row per true
+# do-regimes, SST-EOF patterns when the run has them, the most memory and the least noise;
+# its first seed): the same simulation, reduction and fits as the experiment's job. One row per true
 # mode; columns: the true pattern, then each estimator's regression map of the latent matched
 # to that mode, signed and scaled to it (least squares), its pattern correlation in the title.
 
@@ -41,10 +41,12 @@ from mncrl.metrics import matching_from_latents
 plots.setup()
 SHOWN = ["subspace", "varimax-pca", "ica"]  # estimator labels, when the cell ran them
 table = plots.load_metrics(metrics)
-cells = table[(table["patterns"] == "sst-eofs") & (table["intervention"] == "do")]
-cells = cells.sort_values(["memory", "obs_noise"], ascending=[False, True])
+cells = table[table["intervention"] == "do"].assign(blobs=table["patterns"] != "sst-eofs")
+cells = cells.sort_values(["blobs", "memory", "obs_noise"], ascending=[True, False, True])
 cell_id = cells["cell"].iloc[0]
-spec = json.loads((Path(metrics["climate"]).parent / "cells" / f"{cell_id}.json").read_text())["spec"]
+spec = json.loads(
+    (Path(next(iter(metrics.values()))).parent / "cells" / f"{cell_id}.json").read_text()
+)["spec"]
 scenario = ModeScenario.from_dict(spec["scenario"])
 seed = spec["seeds"][0]
 problem = climate.prepare_field(

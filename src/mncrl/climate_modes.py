@@ -45,7 +45,7 @@ bit-identical arrays.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
@@ -77,7 +77,7 @@ class ModeScenario:
     max_radius: float = 0.9
     noise_std: float = 1.0
     design: str = "leave-one-out"
-    design_params: dict | None = None
+    design_params: dict = field(default_factory=dict)
     intervention: str = "do"
     do_value: float = 1.0
     shift: float = 1.0
@@ -91,7 +91,7 @@ class ModeScenario:
     def to_dict(self) -> dict:
         out = asdict(self)
         out["grid"], out["weight_range"] = list(self.grid), list(self.weight_range)
-        out["design_params"] = dict(self.design_params or {})
+        out["design_params"] = dict(self.design_params)
         return out
 
     @classmethod
@@ -149,7 +149,9 @@ def check(s: ModeScenario) -> None:
     if s.patterns == "blobs" and g[0] * g[1] < s.d:
         _fail("grid", f"at least d = {s.d} cells", g)
     wr = s.weight_range
-    if not (isinstance(wr, tuple) and len(wr) == 2 and all(_real(v) for v in wr) and 0 <= wr[0] <= wr[1]):
+    if not (
+        isinstance(wr, tuple) and len(wr) == 2 and all(_real(v) for v in wr) and 0 <= wr[0] <= wr[1]
+    ):
         _fail("weight_range", "a pair [low, high] with 0 <= low <= high", wr)
     for key in ("graph_p", "lag_p"):
         if not (_real(getattr(s, key)) and 0 <= getattr(s, key) <= 1):
@@ -167,9 +169,9 @@ def check(s: ModeScenario) -> None:
         _fail("observational", "true or false", s.observational)
     if s.design not in iv_mod.DESIGNS:
         _fail("design", f"one of {', '.join(iv_mod.DESIGNS)}", s.design)
-    if s.design_params is not None and not isinstance(s.design_params, dict):
+    if not isinstance(s.design_params, dict):
         _fail("design_params", "a mapping", s.design_params)
-    iv_mod.make_design(s.design, s.d, 0, **(s.design_params or {}))
+    iv_mod.make_design(s.design, s.d, 0, **s.design_params)
     s.intervention_spec  # noqa: B018  (checks the intervention parameters)
 
 
@@ -327,12 +329,14 @@ def simulate_modes(s: ModeScenario, seed: int) -> ModeData:
     """One data set of scenario ``s`` under ``seed`` (module docstring)."""
     L, lat, lon, shape, mask = patterns(s)
     B, A = mode_graph(s, rng_for(seed, "mode_graph"))
-    T = iv_mod.make_design(s.design, s.d, rng_for(seed, "design"), **(s.design_params or {}))
+    T = iv_mod.make_design(s.design, s.d, rng_for(seed, "design"), **s.design_params)
     if s.observational:
         T = np.vstack([T, np.zeros((1, s.d), dtype=bool)])
     Z = np.stack(
         [
-            run_regime(*regime_matrices(s, B, A, T[k]), s.n, s.burn_in, rng_for(seed, "mode_noise", k))
+            run_regime(
+                *regime_matrices(s, B, A, T[k]), s.n, s.burn_in, rng_for(seed, "mode_noise", k)
+            )
             for k in range(T.shape[0])
         ]
     )

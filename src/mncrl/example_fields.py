@@ -34,7 +34,9 @@ def example_path(name: str) -> Path:
     try:
         import eofs
     except ImportError:
-        raise MncrlError("the example fields ship with the package eofs: pip install eofs==2.0.0") from None
+        raise MncrlError(
+            "the example fields ship with the package eofs: pip install eofs==2.0.0"
+        ) from None
     path = Path(eofs.__file__).parent / "examples" / "example_data" / f"{name}.nc"
     if not path.is_file():
         raise MncrlError(f"{path} is missing: reinstall eofs==2.0.0")

@@ -74,7 +74,9 @@ def signal_subspace(X, p: int, *, weights=None, seed: int = 0, power_iter: int =
     T, C = X.shape
     p = int(p)
     if not 1 <= p <= min(T - 1, C):
-        raise MncrlError(f"the signal subspace needs 1 <= p <= min(T - 1, C) = {min(T - 1, C)}, got {p}")
+        raise MncrlError(
+            f"the signal subspace needs 1 <= p <= min(T - 1, C) = {min(T - 1, C)}, got {p}"
+        )
     w = np.ones(C) if weights is None else np.asarray(weights, dtype=np.float64)
     if w.shape != (C,):
         raise MncrlError(f"weights must have one value per cell ({C}), got shape {w.shape}")
@@ -124,7 +126,9 @@ def _dask_subspace(X, p: int, w: np.ndarray, seed: int, power_iter: int) -> Redu
     )
     if not finite:
         raise MncrlError("the field has missing (NaN) or infinite values: mask those cells first")
-    return _reduction(np.asarray(scores), np.asarray(Vt), np.asarray(s), np.asarray(mean), w, float(total))
+    return _reduction(
+        np.asarray(scores), np.asarray(Vt), np.asarray(s), np.asarray(mean), w, float(total)
+    )
 
 
 def _reduction(scores, eofs, s, mean, w, total) -> Reduction:

@@ -30,7 +30,9 @@ NAME = "varimax-pca"
 HPARAMS = {"max_iter": 1000, "tol": 1e-10}
 
 
-def varimax(loadings: np.ndarray, max_iter: int = 1000, tol: float = 1e-10) -> tuple[np.ndarray, int, bool]:
+def varimax(
+    loadings: np.ndarray, max_iter: int = 1000, tol: float = 1e-10
+) -> tuple[np.ndarray, int, bool]:
     """(R, iterations, converged): the orthogonal d x d rotation maximising the raw varimax
     criterion of ``loadings`` R (the classic SVD iteration; stops when the criterion's relative
     gain is below ``tol``)."""

@@ -128,7 +128,9 @@ class FieldProblem:
     mask: np.ndarray
 
 
-def prepare_field(s: ModeScenario, components, exp: str, cell: str, seed: int, test_fraction: float):
+def prepare_field(
+    s: ModeScenario, components, exp: str, cell: str, seed: int, test_fraction: float
+):
     """Simulate, reduce and split one seed (module docstring)."""
     data = simulate_modes(s, core.stable_seed(exp, cell, seed, "data"))
     K_all, n, C = data.X.shape
@@ -167,7 +169,9 @@ def pattern_values(fit, problem: FieldProblem) -> dict:
     return {"pattern_correlation": float(corr.mean()), "pattern_correlation_min": float(corr.min())}
 
 
-def fit_one(r: core.Resolved, s: ModeScenario, problem: FieldProblem, fit_seed: int) -> core.Outcome:
+def fit_one(
+    r: core.Resolved, s: ModeScenario, problem: FieldProblem, fit_seed: int
+) -> core.Outcome:
     """Estimator entry ``r`` on one seed's problem (the EOFs given to estimators that use
     them); a :class:`~mncrl.experiments.core.NotApplicable` outcome when it does not apply."""
     if r.est.uses_field_basis:
@@ -189,7 +193,9 @@ def _values(r: core.Resolved, out: core.Outcome, problem: FieldProblem, scored_o
 def _status(out: core.Outcome) -> str:
     if out.error is None:
         return "ok"
-    return "not_applicable" if isinstance(out.error, core.NotApplicable) else type(out.error).__name__
+    return (
+        "not_applicable" if isinstance(out.error, core.NotApplicable) else type(out.error).__name__
+    )
 
 
 def run_cell(spec: Mapping, progress: bool = False) -> tuple[pd.DataFrame, dict]:
