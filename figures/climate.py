@@ -42,28 +42,41 @@ SHOWN = ["mcc", "pattern_correlation", "target_f1"]  # table columns
 table = plots.load_metrics(metrics)
 labels, names = plots.display_names(table["estimator"], estimators)
 colours = plots.palette(labels)
-panels = table[PANELS].drop_duplicates().sort_values(PANELS).itertuples(index=False, name=None)
-panels = list(panels)
+columns = (
+    table[["intervention", "memory"]].drop_duplicates().sort_values(["intervention", "memory"])
+)
+columns = list(columns.itertuples(index=False, name=None))
+patterns = sorted(table["patterns"].unique())
 answered = table[table["status"].eq("ok")]
 
 
 # %%
 def climate_figure():
+    rows = [(metric, pat) for metric in ROWS for pat in patterns]
     fig, axes = plt.subplots(
-        len(ROWS), len(panels), figsize=(2.9 * len(panels), 5.6), squeeze=False, sharey="row"
+        len(rows),
+        len(columns),
+        figsize=(3.2 * len(columns), 2.3 * len(rows) + 0.9),
+        squeeze=False,
+        sharex=True,
+        sharey=True,
     )
-    for j, key in enumerate(panels):
-        cell = answered[(answered[PANELS] == list(key)).all(axis=1)]
-        for i, (metric, ylabel) in enumerate(ROWS.items()):
+    for i, (metric, pat) in enumerate(rows):
+        for j, (intervention, memory) in enumerate(columns):
             ax = axes[i][j]
-            rows = cell[cell["metric"] == metric]
-            if not rows.empty:
+            sel = answered[
+                (answered["metric"] == metric)
+                & (answered["patterns"] == pat)
+                & (answered["intervention"] == intervention)
+                & (answered["memory"] == memory)
+            ]
+            if not sel.empty:
                 sns.lineplot(
-                    data=rows,
+                    data=sel,
                     x="obs_noise",
                     y="value",
                     hue="estimator",
-                    hue_order=[lab for lab in labels if lab in set(rows["estimator"])],
+                    hue_order=[lab for lab in labels if lab in set(sel["estimator"])],
                     palette=colours,
                     errorbar=None,
                     marker="o",
@@ -71,17 +84,16 @@ def climate_figure():
                     legend=False,
                 )
             ax.set_ylim(0.0, 1.02)
-            ax.set_xlabel("noise (sd / signal sd)" if i == len(ROWS) - 1 else "")
-            ax.set_ylabel(ylabel if j == 0 else "")
+            ax.set_xlabel("noise (sd / signal sd)" if i == len(rows) - 1 else "")
+            ax.set_ylabel(f"{ROWS[metric]}\n{pat}" if j == 0 else "")
             if i == 0:
-                patterns, intervention, memory = key
-                ax.set_title(f"{patterns}, {intervention}, memory {memory:g}", fontsize=9)
+                ax.set_title(f"{intervention} regimes, memory {memory:g}", fontsize=9)
     handles = [
         plt.Line2D([], [], color=colours[lab], marker="o", label=names[lab]) for lab in labels
     ]
     fig.legend(handles=handles, loc="lower center", ncol=min(len(labels), 3), fontsize=8)
     fig.suptitle("Climate modes (ours): recovery of mode time series and patterns")
-    fig.tight_layout(rect=(0, 0.1, 1, 0.95))
+    fig.tight_layout(rect=(0, 0.07, 1, 0.97))
     return fig
 
 
