@@ -40,7 +40,9 @@ def example_path(name: str) -> Path:
     try:
         import eofs
     except ImportError:
-        raise MncrlError("the example fields come with the eofs package: pip install eofs") from None
+        raise MncrlError(
+            "the example fields come with the eofs package: pip install eofs"
+        ) from None
     path = Path(eofs.__file__).parent / "examples" / "example_data" / f"{name}.nc"
     if not path.is_file():
         raise MncrlError(f"example field {name!r} not found at {path}")

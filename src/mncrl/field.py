@@ -49,12 +49,13 @@ class Reduction:
 
 
 def coslat_weights(latitude) -> np.ndarray:
-    """sqrt(cos(latitude)) per cell (degrees), clipped at 0 at the poles; MncrlError outside
+    """sqrt(cos(latitude)) per cell (degrees), exactly 0 at the poles; MncrlError outside
     [-90, 90]."""
     lat = np.asarray(latitude, dtype=np.float64)
     if not np.isfinite(lat).all() or np.abs(lat).max(initial=0.0) > 90.0:
         raise MncrlError("latitudes must be finite degrees in [-90, 90]")
-    return np.sqrt(np.clip(np.cos(np.deg2rad(lat)), 0.0, None))
+    cos = np.where(np.abs(lat) == 90.0, 0.0, np.cos(np.deg2rad(lat)))  # cos(pi/2) is 6e-17
+    return np.sqrt(np.clip(cos, 0.0, None))
 
 
 def _is_dask(X) -> bool:
