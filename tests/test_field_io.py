@@ -394,3 +394,21 @@ def test_example_path_checks_name_and_checksum(monkeypatch):
     monkeypatch.setitem(SHA256, "hgt_djf", "0" * 64)
     with pytest.raises(MncrlError, match="expected 0000"):
         example_path("hgt_djf")
+
+
+def test_every_fit_flag_is_documented():
+    import re
+    from pathlib import Path
+
+    from mncrl.cli import build_parser
+
+    parser = build_parser("fit")
+    sub = next(a for a in parser._actions if a.dest == "command").choices["fit"]
+    flags = {opt for a in sub._actions for opt in a.option_strings if opt.startswith("--")}
+    flags.discard("--help")
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    climate = set(re.findall(r"`(--[a-z0-9-]+)", (docs / "climate.md").read_text()))
+    estimators = set(re.findall(r"`(--[a-z0-9-]+)", (docs / "estimators.md").read_text()))
+    assert flags <= estimators, sorted(flags - estimators)
+    field_flags = {"--var", "--env", "--epochs", "--env-file", "--components", "--chunks"}
+    assert field_flags | {"--block", "--bootstrap", "--observational-env"} <= climate
