@@ -412,3 +412,49 @@ def test_every_fit_flag_is_documented():
     assert flags <= estimators, sorted(flags - estimators)
     field_flags = {"--var", "--env", "--epochs", "--env-file", "--components", "--chunks"}
     assert field_flags | {"--block", "--bootstrap", "--observational-env"} <= climate
+
+
+def _small(path, dims, coords, shape, time_attrs=None):
+    rng = np.random.default_rng(0)
+    ds = xr.Dataset({"v": (dims, rng.standard_normal(shape))}, coords=coords)
+    if time_attrs is not None:
+        ds["time"].attrs.update(time_attrs)
+    ds.to_netcdf(path)
+    return path
+
+
+def test_cf_detection_by_attributes_and_transposed_grid(tmp_path):
+    time = pd.date_range("2000-01-01", periods=12, freq="MS")
+    coords = {
+        "time": ("time", time),
+        "x": ("x", np.arange(5.0) * 10, {"standard_name": "longitude"}),
+        "y": ("y", np.array([-10.0, 0.0, 10.0]), {"axis": "Y"}),
+    }
+    path = _small(tmp_path / "t.nc", ("time", "x", "y"), coords, (12, 5, 3))
+    f = open_field(path, "v")
+    assert f.grid_shape == (3, 5) and f.grid_lat.name == "y" and f.grid_lon.name == "x"
+    raw = xr.open_dataset(path)["v"].transpose("time", "y", "x").values.reshape(12, -1)
+    assert np.allclose(f.data.compute(), raw)
+    assert env_labels(f, env="month").names == tuple(str(m) for m in range(1, 13))
+
+
+def test_level_dimension_and_non_date_time_are_clear_errors(tmp_path):
+    coords = {
+        "time": ("time", np.arange(6.0)),
+        "lat": ("lat", [0.0, 1.0]),
+        "lon": ("lon", [0.0, 1.0]),
+    }
+    coords["plev"] = ("plev", [850.0, 500.0])
+    path = _small(tmp_path / "l.nc", ("time", "plev", "lat", "lon"), coords, (6, 2, 2, 2))
+    with pytest.raises(MncrlError, match="dimension 'plev' of size 2"):
+        open_field(path, "v")
+    del coords["plev"]
+    path = _small(tmp_path / "n.nc", ("time", "lat", "lon"), coords, (6, 2, 2))
+    f = open_field(path, "v")
+    with pytest.raises(MncrlError, match="is not made of dates"):
+        env_labels(f, env="season")
+    with pytest.raises(MncrlError, match="is not made of dates"):
+        env_labels(f, epochs="1977")
+    path = _small(tmp_path / "nogrid.nc", ("time", "a"), {"time": ("time", np.arange(6.0))}, (6, 3))
+    with pytest.raises(MncrlError, match="found no lat or lon dimension"):
+        open_field(path, "v")
