@@ -155,8 +155,7 @@ def test_env_variable_more_components_and_block_bootstrap(seasonal, tmp_path, ca
     )
     assert code == 0, capsys.readouterr().err
     assert "EOFs are not resampled" in capsys.readouterr().out
-    _check_recovery_p5 = xr.open_dataset(out)
-    ds = _check_recovery_p5
+    ds = xr.open_dataset(out)
     assert ds.attrs["components"] == 4 and ds["unmixing"].shape == (4, 3)
     assert list(ds["environment"].values) == ["0", "10", "20", "30"]
     assert mcc(Z, ds["latents"].values) > 0.95

@@ -38,8 +38,10 @@ _NAMES = {
 }
 _STANDARD = {"time": "time", "lat": "latitude", "lon": "longitude"}
 _AXIS = {"time": "T", "lat": "Y", "lon": "X"}
-_UNITS = {"lat": {"degrees_north", "degree_north", "degree_n", "degrees_n"}, "lon": set()}
-_UNITS["lon"] = {"degrees_east", "degree_east", "degree_e", "degrees_e"}
+_UNITS = {
+    "lat": {"degrees_north", "degree_north", "degree_n", "degrees_n"},
+    "lon": {"degrees_east", "degree_east", "degree_e", "degrees_e"},
+}
 
 
 @dataclass(frozen=True)
@@ -325,7 +327,9 @@ def env_from_epochs(field: Field, years) -> Environments:
         name = f"{y[rows].min()}-{y[rows].max()}"
         names.append(name)
         labels[rows] = name
-    return Environments(labels=labels, names=tuple(names), spec=f"epochs {','.join(map(str, years))}")
+    return Environments(
+        labels=labels, names=tuple(names), spec=f"epochs {','.join(map(str, years))}"
+    )
 
 
 def env_from_file(field: Field, path) -> Environments:
@@ -435,7 +439,9 @@ def fit_field(
 
     registry.resolve(estimator, preset, overrides)  # bad names fail before any reading
     if isinstance(latent_dim, bool) or not isinstance(latent_dim, int | np.integer):
-        raise MncrlError(f"a NetCDF field needs the number of latents (latent_dim), got {latent_dim!r}")
+        raise MncrlError(
+            f"a NetCDF field needs the number of latents (latent_dim), got {latent_dim!r}"
+        )
     p = int(latent_dim if components is None else components)
     if latent_dim < 1 or p < latent_dim:
         raise MncrlError(
@@ -533,7 +539,11 @@ def result_dataset(result: FieldFit):
                 **({"units": f"{units} per unit latent"} if units else {}),
             },
         ),
-        "env": ((t,), result.envs.labels.astype(str).astype(object), {"long_name": "environment of each time step"}),
+        "env": (
+            (t,),
+            result.envs.labels.astype(str).astype(object),
+            {"long_name": "environment of each time step"},
+        ),
         "unmixing": (
             ("component", "latent"),
             np.asarray(fit.unmixing, dtype=np.float64),
