@@ -9,7 +9,7 @@ NetCDF file in a new temporary directory under ``--dir`` (deleted at the end unl
 ``--disk-chunk`` time steps x all cells per HDF5 chunk, uncompressed, generated
 ``--disk-chunk`` steps at a time (generation never holds the field). It is X = Z L + noise +
 climatology on a regular lat/lon grid (``cells`` = n_lat x n_lon, 2 x as many longitudes as
-latitudes, 80S-80N) with ~15 % land cells missing: 4 smooth modes (L), AR(1) latents Z in
+latitudes, 80S-80N) with ~11 % land cells missing: 4 smooth modes (L), AR(1) latents Z in
 4 environments of equal length (variable ``regime`` along time) with leave-one-out
 do-interventions (each environment fixes 3 of the 4 modes), noise N(0, 1) per cell.
 
@@ -68,7 +68,7 @@ def modes(lat, lon) -> np.ndarray:
 
 
 def land(lat, lon) -> np.ndarray:
-    """Missing cells: two 'continents' (~15 % of the grid)."""
+    """Missing cells: two "continents" (~11 % of the grid)."""
     la, lo = np.meshgrid(lat, lon, indexing="ij")
     return ((la > 10) & (la < 60) & (lo > 60) & (lo < 140)) | (
         (la > -50) & (la < 0) & (lo > 250) & (lo < 300)
