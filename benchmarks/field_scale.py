@@ -42,6 +42,9 @@ from pathlib import Path
 
 import numpy as np
 
+SRC = Path(__file__).resolve().parents[1] / "src"
+sys.path.insert(0, str(SRC))  # this checkout's mncrl, here and in the children (_env)
+
 D = 4  # modes
 TARGETS = ~np.eye(D, dtype=bool)  # leave-one-out: environment k fixes every mode but k
 
@@ -153,9 +156,8 @@ def run_measured(cmd: list[str]) -> tuple[float, float, str]:
 
 def _env() -> dict:
     """The environment of a child: this checkout's src/ first on PYTHONPATH."""
-    src = str(Path(__file__).resolve().parents[1] / "src")
     path = os.environ.get("PYTHONPATH")
-    return {**os.environ, "PYTHONPATH": src if not path else f"{src}{os.pathsep}{path}"}
+    return {**os.environ, "PYTHONPATH": str(SRC) if not path else f"{SRC}{os.pathsep}{path}"}
 
 
 IN_MEMORY = """
@@ -272,8 +274,9 @@ def main(argv=None) -> int:
             f"\nfile / in-memory: wall {rows[0][1] / rows[1][1]:.2f}x, "
             f"peak RSS {rows[0][2] / rows[1][2]:.2f}x"
         )
-    target = rows[0][1] <= 120 and rows[0][2] <= 4
-    print(f"target (file fit <= 120 s and <= 4 GiB): {'met' if target else 'NOT met'}")
+    if args.cells >= 100_000 and args.steps >= 20_000:  # the issue's target is for this size
+        target = rows[0][1] <= 120 and rows[0][2] <= 4
+        print(f"target (file fit <= 120 s and <= 4 GiB): {'met' if target else 'NOT met'}")
     return 0
 
 
