@@ -502,7 +502,7 @@ def _coord(da):
 
     attrs = {k: v for k, v in da.attrs.items() if k != "bounds"}
     out = xr.DataArray(np.asarray(da.values), dims=da.dims, attrs=attrs, name=da.name)
-    out.encoding = {k: v for k, v in da.encoding.items() if k in ("units", "calendar")}
+    out.encoding = {k: v for k, v in da.encoding.items() if k in ("units", "calendar", "dtype")}
     return out
 
 
@@ -624,7 +624,15 @@ def write_netcdf(ds, path) -> None:
         raise MncrlError(f"the output of a NetCDF field must end in .nc, got {path.name!r}")
     if path.is_dir():
         raise MncrlError(f"--out {path} is a directory")
-    atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="netcdf4"))
+
+    def write(tmp):
+        from xarray.coding.variables import SerializationWarning
+
+        with warnings.catch_warnings():  # e.g. the input's own ambiguous time units
+            warnings.simplefilter("ignore", SerializationWarning)
+            ds.to_netcdf(tmp, engine="netcdf4")
+
+    atomic_write(path, write)
 
 
 def _jsonable(value):
