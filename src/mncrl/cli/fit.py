@@ -43,8 +43,8 @@ def add_parser(subparsers) -> None:
         "--out fit.npz ; mncrl fit data.csv --estimator icrl --latent-dim 5 --out f.npz ; "
         "mncrl fit data.npz --set mode=moments --set restarts=16 --out fit.npz ; "
         "mncrl fit data.npz --estimator subspace --bootstrap 100 --out fit.npz ; "
-        "mncrl fit sst.nc --var sst --epochs 1977 --latent-dim 3 --components 10 "
-        "--estimator subspace --out result.nc. "
+        "mncrl fit sst.nc --var sst --epochs 1977 --latent-dim 3 --estimator subspace "
+        "--out result.nc. "
         "Presets and hyper-parameters: docs/estimators.md; NetCDF fields: docs/climate.md.",
     )
     p.add_argument(
@@ -77,14 +77,15 @@ def add_parser(subparsers) -> None:
         type=int,
         metavar="D",
         help="number of latents d [estimated: numerical rank of the pooled "
-        "covariance, relative tolerance 1e-6]",
+        "covariance, relative tolerance 1e-6; required for a .nc DATA]",
     )
     p.add_argument(
         "--seed",
         type=int,
         default=0,
         metavar="S",
-        help="seed of the estimator's randomness (initialisation, shuffling, FastICA) [0]",
+        help="seed of the estimator's randomness (initialisation, shuffling, FastICA; and "
+        "the randomized SVD of a .nc DATA) [0]",
     )
     p.add_argument(
         "--set",
