@@ -12,7 +12,7 @@ climate-mode analysis:
    from the eigenvectors of the smaller of X_w^T X_w and X_w X_w^T); the *scores*
    U S (T x p) are the data every estimator sees, the *EOFs* V^T (p x C, orthonormal rows) span
    the subspace. A numpy array is decomposed exactly; a dask array (a field larger than memory,
-   :mod:`mncrl.field_io`) by dask's randomized SVD in chunks.
+   :mod:`mncrl.field_io`) by a randomized SVD that streams its chunks, one pass at a time.
 
 An estimator's unmixing W (p x d) gives the latent time series Zhat = scores W. The spatial
 pattern of latent j (:func:`regression_patterns`) is the multiple-regression map of the
@@ -50,12 +50,13 @@ class Reduction:
 
 
 def coslat_weights(latitude) -> np.ndarray:
-    """sqrt(cos(latitude)) per cell (degrees), clipped at 0 at the poles; MncrlError outside
+    """sqrt(cos(latitude)) per cell (degrees), exactly 0 at the poles; MncrlError outside
     [-90, 90]."""
     lat = np.asarray(latitude, dtype=np.float64)
     if not np.isfinite(lat).all() or np.abs(lat).max(initial=0.0) > 90.0:
         raise MncrlError("latitudes must be finite degrees in [-90, 90]")
-    return np.sqrt(np.clip(np.cos(np.deg2rad(lat)), 0.0, None))
+    cos = np.where(np.abs(lat) == 90.0, 0.0, np.cos(np.deg2rad(lat)))  # cos(pi/2) is 6e-17
+    return np.sqrt(np.clip(cos, 0.0, None))
 
 
 def _is_dask(X) -> bool:
@@ -65,9 +66,10 @@ def _is_dask(X) -> bool:
 def signal_subspace(X, p: int, *, weights=None, seed: int = 0, power_iter: int = 2) -> Reduction:
     """The p-dimensional signal subspace of the field X (T x C, numpy or dask; no NaN).
 
-    ``weights`` (C) multiply the anomalies (default 1). A dask array is decomposed with
-    ``dask.array.linalg.svd_compressed`` (``power_iter`` power iterations, random state
-    ``seed``): two passes over the data per iteration, one chunk in memory at a time.
+    ``weights`` (C) multiply the anomalies (default 1). A dask array is decomposed by a
+    randomized SVD (k = p + 10 random directions from ``seed``, ``max(power_iter, 1)`` power
+    iterations): 1 + 2 * power_iter passes over the data, each its own computation, so only
+    the chunks being multiplied are in memory (dask's threaded scheduler).
     """
     if X.ndim != 2:
         raise MncrlError(f"a field must be 2-d (time x cells), got shape {X.shape}")
@@ -109,26 +111,75 @@ def _leading(Xw: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return vec * s, eofs, s
 
 
+OVERSAMPLE = 10  # extra random directions of the dask sketch (Halko et al. 2011)
+
+
 def _dask_subspace(X, p: int, w: np.ndarray, seed: int, power_iter: int) -> Reduction:
+    """Randomized SVD of the weighted anomalies of a dask array, one pass over X at a time.
+
+    Every pass is its own ``dask.compute``, so only the chunks in flight are in memory (one
+    graph for all passes would keep each chunk alive until its last pass needs it). The
+    anomalies are never formed: X is shifted by the mean of its first chunk (so that float32
+    keeps the anomalies' precision) and the exact mean is put back by linearity. Pass 1 gives
+    the column sums, the sums of squares and a sketch Omega Xw of the row space (Omega:
+    k x T Gaussian from ``seed``); each of the ``max(power_iter, 1)`` rounds is one pass for
+    Xw Q_c and one for Q^T Xw. float32 data are multiplied in float32 (the corrections, QR
+    and SVD in float64)."""
     import dask
+
+    from mncrl.threads import single_threaded_blas
+
+    T, C = X.shape
+    k = min(p + OVERSAMPLE, T, C)
+    dt = np.float32 if X.dtype == np.float32 else np.float64
+    rng = np.random.default_rng(int(seed))
+    nan_error = "the field has missing (NaN) or infinite values: mask those cells first"
+    with single_threaded_blas(), dask.config.set(scheduler="threads"):
+        shift = np.asarray(X[: X.chunks[0][0]].mean(axis=0).compute(), dtype=np.float64)
+        if not np.isfinite(shift).all():
+            raise MncrlError(nan_error)
+        Xs = X.astype(dt) - shift.astype(dt)
+        omega = rng.standard_normal((k, T))
+        colsum, sumsq, sketch = dask.compute(
+            Xs.sum(axis=0, dtype=np.float64),
+            (Xs * Xs).sum(axis=0, dtype=np.float64),
+            _left(omega, Xs, dt),
+        )
+        if not (np.isfinite(colsum).all() and np.isfinite(sumsq).all()):
+            raise MncrlError(nan_error)
+        delta = np.asarray(colsum, dtype=np.float64) / T  # mean - shift
+        ones = np.ones(T)
+
+        def left(M, MX):  # M Xw from M Xs, M (r x T)
+            return (np.asarray(MX, dtype=np.float64) - np.outer(M @ ones, delta)) * w
+
+        def right(M):  # Xw M, M (C x r)
+            wM = w[:, None] * M
+            return np.asarray(_right(Xs, wM, dt).compute(), dtype=np.float64) - delta @ wM
+
+        B = left(omega, sketch)
+        for _ in range(max(int(power_iter), 1)):
+            Q, _r = np.linalg.qr(right(np.linalg.qr(B.T)[0]))
+            B = left(Q.T, _left(Q.T, Xs, dt).compute())
+    Ub, s, Vt = np.linalg.svd(B, full_matrices=False)
+    total = float(np.sum(np.square(w) * (np.asarray(sumsq) - T * np.square(delta))))
+    return _reduction((Q @ Ub[:, :p]) * s[:p], Vt[:p], s[:p], shift + delta, w, total)
+
+
+def _left(M: np.ndarray, X, dt):
+    """M X (r x C) for a numpy M (r x T) and a dask X (T x C), lazily."""
     import dask.array as da
 
-    X = X.astype(np.float64)
-    mean = X.mean(axis=0)
-    Xw = (X - mean) * da.from_array(w, chunks=(X.chunks[1],))
-    # a tall-and-skinny QR needs one chunk along the cells of the sketch: rechunk the rows only
-    U, s, Vt = da.linalg.svd_compressed(
-        Xw, k=p, n_power_iter=power_iter, seed=int(seed), compute=False
-    )
-    total = da.square(Xw).sum()
-    scores, s, Vt, mean, total, finite = dask.compute(
-        U * s, s, Vt, mean, total, da.isfinite(mean).all()
-    )
-    if not finite:
-        raise MncrlError("the field has missing (NaN) or infinite values: mask those cells first")
-    return _reduction(
-        np.asarray(scores), np.asarray(Vt), np.asarray(s), np.asarray(mean), w, float(total)
-    )
+    Md = da.from_array(np.asarray(M, dtype=dt), chunks=((M.shape[0],), X.chunks[0]))
+    return da.dot(Md, X)
+
+
+def _right(X, M: np.ndarray, dt):
+    """X M (T x r) for a dask X (T x C) and a numpy M (C x r), lazily."""
+    import dask.array as da
+
+    Md = da.from_array(np.asarray(M, dtype=dt), chunks=(X.chunks[1], (M.shape[1],)))
+    return da.dot(X, Md)
 
 
 def _reduction(scores, eofs, s, mean, w, total) -> Reduction:

@@ -8,6 +8,10 @@ diagnosis, the bootstrap summary, ... as JSON). A degenerate fit (:mod:`mncrl.de
 an error unless ``--allow-degenerate``; ``--bootstrap B [--block L]`` refits B resamples
 (:mod:`mncrl.bootstrap`). Compiled XLA programs are kept in a persistent cache
 (:mod:`mncrl.cache`; ``--cache-dir``, ``--no-cache``).
+
+A NetCDF DATA (``.nc``: a gridded field, ``--var``, one of ``--env``/``--epochs``/
+``--env-file``, ``--latent-dim``) is reduced to its EOF scores and fitted by
+:func:`mncrl.field_io.fit_field`; OUT is then NetCDF (docs/climate.md).
 """
 
 from __future__ import annotations
@@ -38,17 +42,23 @@ def add_parser(subparsers) -> None:
         "mncrl fit data.npz --estimator sparse-variance --preset paper --seed 3 "
         "--out fit.npz ; mncrl fit data.csv --estimator icrl --latent-dim 5 --out f.npz ; "
         "mncrl fit data.npz --set mode=moments --set restarts=16 --out fit.npz ; "
-        "mncrl fit data.npz --estimator subspace --bootstrap 100 --out fit.npz. "
-        "Presets and hyper-parameters: docs/estimators.md.",
+        "mncrl fit data.npz --estimator subspace --bootstrap 100 --out fit.npz ; "
+        "mncrl fit sst.nc --var sst --epochs 1977 --latent-dim 3 --estimator subspace "
+        "--out result.nc. "
+        "Presets and hyper-parameters: docs/estimators.md; NetCDF fields: docs/climate.md.",
     )
     p.add_argument(
         "data",
         metavar="DATA",
-        help="data file: .npz (X, env[, Z, L, targets]) or "
-        ".csv (numeric columns + environment column)",
+        help="data file: .npz (X, env[, Z, L, targets]), "
+        ".csv (numeric columns + environment column) or .nc (a gridded field: --var and one "
+        "of --env/--epochs/--env-file)",
     )
     p.add_argument(
-        "--out", required=True, metavar="OUT.npz", help="output file (.npz), written atomically"
+        "--out",
+        required=True,
+        metavar="OUT.npz",
+        help="output file (.npz; .nc for a .nc DATA), written atomically",
     )
     p.add_argument(
         "--estimator",
@@ -67,14 +77,15 @@ def add_parser(subparsers) -> None:
         type=int,
         metavar="D",
         help="number of latents d [estimated: numerical rank of the pooled "
-        "covariance, relative tolerance 1e-6]",
+        "covariance, relative tolerance 1e-6; required for a .nc DATA]",
     )
     p.add_argument(
         "--seed",
         type=int,
         default=0,
         metavar="S",
-        help="seed of the estimator's randomness (initialisation, shuffling, FastICA) [0]",
+        help="seed of the estimator's randomness (initialisation, shuffling, FastICA; and "
+        "the randomized SVD of a .nc DATA) [0]",
     )
     p.add_argument(
         "--set",
@@ -94,12 +105,12 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument(
         "--observational-env",
-        type=int,
         action="append",
         default=[],
         metavar="K",
         help="treat environment K as observational (repeatable), in addition to "
-        "all-False target rows in DATA",
+        "all-False target rows in DATA; for a .nc DATA, K is an environment label "
+        "(e.g. DJF, 1948-1976)",
     )
     p.add_argument(
         "--allow-degenerate",
@@ -122,6 +133,40 @@ def add_parser(subparsers) -> None:
         metavar="L",
         help="moving-block bootstrap with blocks of L consecutive rows (rows ordered in "
         "time) [i.i.d. rows]",
+    )
+    grid = p.add_argument_group("gridded NetCDF fields (DATA.nc; docs/climate.md)")
+    grid.add_argument("--var", metavar="NAME", help="the field's variable in DATA.nc (e.g. sst)")
+    labels = grid.add_mutually_exclusive_group()
+    labels.add_argument(
+        "--env",
+        metavar="NAME",
+        help="environment of each time step: a variable along time in DATA.nc, or season "
+        "(DJF/MAM/JJA/SON), month or year of the time coordinate",
+    )
+    labels.add_argument(
+        "--epochs",
+        metavar="Y1[,Y2...]",
+        help="environments = epochs starting at these years, e.g. 1977 (before/after the "
+        "1976/77 Pacific climate shift)",
+    )
+    labels.add_argument(
+        "--env-file",
+        metavar="F",
+        help="text/CSV file with one environment label per time step",
+    )
+    grid.add_argument(
+        "--components",
+        type=int,
+        metavar="P",
+        help="signal-subspace dimension: EOFs of the area-weighted anomalies the estimator "
+        "sees [--latent-dim]",
+    )
+    grid.add_argument(
+        "--chunks",
+        type=int,
+        metavar="N",
+        help="time steps per dask chunk when reading DATA.nc [~128 MiB per chunk, a multiple "
+        "of the file's own time chunks]",
     )
     caching = p.add_mutually_exclusive_group()
     caching.add_argument(
@@ -178,6 +223,9 @@ def run(args: argparse.Namespace) -> int:
     from mncrl.data import atomic_write, load
     from mncrl.errors import DegenerateFitError
 
+    if Path(args.data).suffix.lower() == ".nc":
+        return run_field(args)
+    _no_field_flags(args)
     out = Path(args.out)
     if out.suffix.lower() != ".npz":
         raise MncrlError(f"--out must end in .npz, got {out.name!r}")
@@ -204,10 +252,11 @@ def run(args: argparse.Namespace) -> int:
     del ds
     blocks = api.split_by_env(X, env)
     K = len(blocks)
-    bad = [k for k in args.observational_env if not 0 <= k < K]
+    observational_env = [_env_index(k) for k in args.observational_env]
+    bad = [k for k in observational_env if not 0 <= k < K]
     if bad:
         raise MncrlError(f"--observational-env {bad[0]}: DATA has environments 0..{K - 1}")
-    obs = set(args.observational_env)
+    obs = set(observational_env)
     if targets is not None:
         obs |= {k for k in range(K) if not targets[k].any()}
     interventional = [b for k, b in enumerate(blocks) if k not in obs]
@@ -271,6 +320,98 @@ def run(args: argparse.Namespace) -> int:
         from mncrl.bootstrap import table
 
         print(table(info["bootstrap"]))
+    return 0
+
+
+def _env_index(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise MncrlError(
+            f"--observational-env expects an environment index (0, 1, ...), got {text!r}"
+        ) from None
+
+
+FIELD_FLAGS = ("var", "env", "epochs", "env_file", "components", "chunks")
+
+
+def _no_field_flags(args) -> None:
+    given = [f"--{f.replace('_', '-')}" for f in FIELD_FLAGS if getattr(args, f) is not None]
+    if given:
+        raise MncrlError(f"{given[0]} applies to a NetCDF DATA (.nc), not to {args.data}")
+
+
+def run_field(args: argparse.Namespace) -> int:
+    """`mncrl fit DATA.nc ...`: :func:`mncrl.field_io.fit_field`, written as NetCDF."""
+    from mncrl import cache, estimators
+    from mncrl.errors import DegenerateFitError
+    from mncrl.field_io import fit_field, write_netcdf
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".nc":
+        raise MncrlError(f"--out must end in .nc for a NetCDF DATA, got {out.name!r}")
+    if out.is_dir():
+        raise MncrlError(f"--out {out} is a directory")
+    if not args.var:
+        raise MncrlError("a NetCDF DATA needs --var NAME (the field's variable)")
+    if args.latent_dim is None:
+        raise MncrlError("a NetCDF DATA needs --latent-dim D (the number of latents)")
+    if args.seed < 0:
+        raise MncrlError(f"--seed must be a non-negative integer, got {args.seed}")
+    if args.block is not None and not args.bootstrap:
+        raise MncrlError("--block needs --bootstrap B")
+    overrides = parse_overrides(args.overrides)
+    est, preset, _ = estimators.resolve(args.estimator, args.preset, overrides)
+    cache.configure(args.cache_dir, enabled=not args.no_cache, prog="mncrl fit")
+    try:
+        result = fit_field(
+            args.data,
+            args.var,
+            latent_dim=args.latent_dim,
+            components=args.components,
+            env=args.env,
+            epochs=args.epochs,
+            env_file=args.env_file,
+            observational=args.observational_env,
+            estimator=est.name,
+            preset=args.preset,
+            seed=args.seed,
+            chunks=args.chunks,
+            allow_degenerate=args.allow_degenerate,
+            bootstrap=args.bootstrap,
+            block=args.block,
+            progress=sys.stderr.isatty(),
+            **overrides,
+        )
+    except DegenerateFitError as exc:
+        raise DegenerateFitError(
+            f"{est.name}: {exc.diagnosis.message()}; nothing written (--allow-degenerate "
+            f"writes it with the diagnosis)",
+            diagnosis=exc.diagnosis,
+            fit=exc.fit,
+        ) from None
+    write_netcdf(result.to_dataset(), out)
+    f, red, info = result.field, result.reduction, result.fit.info
+    T, d = result.latents.shape
+    print(
+        f"wrote {out}: latents {T}x{d}, patterns {d}x{f.grid_shape[0]}x{f.grid_shape[1]} "
+        f"({int(f.mask.sum())} of {f.mask.size} cells valid), {red.p} EOFs "
+        f"({100 * red.explained:.1f}% of the variance), environments "
+        f"{', '.join(f'{n} ({c})' for n, c in result.envs.counts().items())}, "
+        f"estimator={est.name}, preset={preset}, seed={args.seed}"
+    )
+    if info["degenerate"]:
+        print(
+            f"DEGENERATE fit, written because of --allow-degenerate (see the info_json "
+            f"attribute): {info['diagnosis']['message']}"
+        )
+    if "bootstrap" in info:
+        from mncrl.bootstrap import table
+
+        print(
+            table(info["bootstrap"])
+            + "\n  (resamples of the EOF scores; the EOFs are not resampled)"
+        )
     return 0
 
 
