@@ -21,7 +21,7 @@ vector-autoregressive model"), reimplemented from its description, row-vector co
   to a noise of sd x ``scale``. Each regime runs ``n`` steps after a burn-in of ``burn_in``.
 - L (d x C) holds one spatial pattern per mode, scaled to unit root-mean-square:
   ``sst-eofs``: the d leading EOFs of the Pacific SST anomalies shipped with eofs
-  (:mod:`mncrl.example_fields`; a 5-degree grid, 450 ocean cells), the patterns of real
+  (:mod:`mncrl.climate_data`; a 5-degree grid, 450 ocean cells), the patterns of real
   modes, linearly interpolated onto a grid ``refine`` times finer (cells next to land, where
   the interpolation would reach over land, are dropped: 1,604 ocean cells at ``refine: 2``, the file's 450 at ``refine: 1``);
   ``blobs``: Gaussian blobs on a ``grid`` = [nlat, nlon] grid (centres uniform, widths 2-5
@@ -211,14 +211,17 @@ def sst_eof_patterns(d: int, refine: int = 1):
     neighbour is land)."""
     from scipy.interpolate import RegularGridInterpolator
 
-    from mncrl.example_fields import sst_anomalies
+    from mncrl.climate_data import example_path
     from mncrl.field import coslat_weights, signal_subspace
+    from mncrl.field_io import open_field
 
-    values, _, lat, lon = sst_anomalies()
-    ocean = np.isfinite(values).all(axis=0)
+    f = open_field(example_path("sst_ndjfm_anom"), "sst")
+    lat = np.asarray(f.grid_lat, dtype=np.float64)
+    lon = np.asarray(f.grid_lon, dtype=np.float64)
+    ocean = f.mask
     LAT, LON = np.meshgrid(lat, lon, indexing="ij")
     w = coslat_weights(LAT[ocean])
-    red = signal_subspace(values[:, ocean], d, weights=w)
+    red = signal_subspace(np.asarray(f.data.compute(), dtype=np.float64), d, weights=w)
     maps = np.full((d, *ocean.shape), np.nan)
     maps[:, ocean] = red.eofs / w
     if refine == 1:
