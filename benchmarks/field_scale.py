@@ -20,7 +20,7 @@ other:
   --out result.nc`` (plus ``--chunks`` when given), end to end: reading, masking, the streamed
   reduction, the fit, the patterns and writing result.nc;
 - **in-memory**: the whole field read into one numpy array, the valid cells selected,
-  ``mncrl.field.signal_subspace`` (exact SVD, float64) and the same estimator on the scores.
+  ``mncrl.field.signal_subspace`` (exact, float64: the eigenvectors of the smaller Gram matrix) and the same estimator on the scores.
   Skipped (with the reason printed) when it would need more than ``--max-memory-gib`` (the
   field in float32, the valid cells, their float64 copy and the anomalies).
 

@@ -147,6 +147,7 @@ def figure_parameters(wildcards, output):
         "estimators": {
             label: entry.get("display", label) for label, entry in config["estimators"].items()
         },
+        **config["figures"][wildcards.figure].get("parameters", {}),
     }
     return json.dumps(params)  # keys in config order: the legend order of the figures
 

@@ -148,3 +148,13 @@ def test_notebooks_render_figures_and_tables(do_cell, tmp_path):
         assert stem.with_suffix(".png").stat().st_size > 10_000
         text = stem.with_suffix(".md").read_text()
         assert "Subspace, closed form (ours)" in text
+
+
+def test_real_sst_notebook_renders_maps_and_targets(tmp_path):
+    (tmp_path / "figures").mkdir()
+    stem = tmp_path / "figures" / "climate_sst"
+    _run_notebook("climate_sst", {"out_stem": str(stem), "bootstrap": 10}, tmp_path)
+    assert stem.with_suffix(".png").stat().st_size > 10_000
+    text = stem.with_suffix(".md").read_text()
+    assert "| environments fitted | 1977-1989, 1990-2000, 2001-2012 |" in text
+    assert "bootstrap resamples fitted / failed" in text
