@@ -457,3 +457,13 @@ def test_level_dimension_and_non_date_time_are_clear_errors(tmp_path):
     path = _small(tmp_path / "nogrid.nc", ("time", "a"), {"time": ("time", np.arange(6.0))}, (6, 3))
     with pytest.raises(MncrlError, match="found no lat or lon dimension"):
         open_field(path, "v")
+
+
+def test_climate_data_prints_the_checked_path(capsys):
+    from mncrl import climate_data
+
+    assert climate_data.main(["sst_ndjfm_anom"]) == 0
+    assert capsys.readouterr().out.strip().endswith("sst_ndjfm_anom.nc")
+    assert climate_data.main(["nope"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mncrl.climate_data: error: unknown example field") and "\n" not in err

@@ -2,7 +2,8 @@
 
 ``example_path(name)`` returns the path of one of the example NetCDF files of ``eofs``
 (``eofs/examples/example_data``) after checking its sha256 against the pin below, so a test or
-an example that uses it reads exactly the data it was written for:
+an example that uses it reads exactly the data it was written for (``python -m
+mncrl.climate_data NAME`` prints the path):
 
 - ``sst_ndjfm_anom``: NDJFM-mean sea-surface temperature anomalies of the Pacific, 1963-2012
   (50 winters x 18 latitudes x 30 longitudes, land cells missing);
@@ -55,4 +56,26 @@ def example_path(name: str) -> Path:
     return path
 
 
-__all__ = ["SHA256", "example_path", "sha256"]
+def main(argv: list[str] | None = None) -> int:
+    """``python -m mncrl.climate_data NAME``: print the checked path of an example field."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print(
+            f"usage: python -m mncrl.climate_data {{{','.join(sorted(SHA256))}}}", file=sys.stderr
+        )
+        return 2
+    try:
+        print(example_path(args[0]))
+    except MncrlError as exc:
+        print(f"mncrl.climate_data: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+
+__all__ = ["SHA256", "example_path", "main", "sha256"]
