@@ -467,3 +467,18 @@ def test_climate_data_prints_the_checked_path(capsys):
     assert climate_data.main(["nope"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("mncrl.climate_data: error: unknown example field") and "\n" not in err
+
+
+def test_varimax_pca_rotates_over_the_grid_cells_of_a_field(seasonal):
+    path, env, Z, L, masked = seasonal
+    res = fit_field(path, "sst", latent_dim=3, env="season", estimator="varimax-pca")
+    assert res.fit.info["rotated_over"] == "grid cells"
+    # the rotation over cells is what a climate scientist computes on the EOF loadings
+    from mncrl.estimators.varimax_pca import varimax
+
+    red = res.reduction
+    lam = red.singular_values**2 / (len(red.scores) - 1)
+    R, _, _ = varimax(red.eofs.T * np.sqrt(lam))
+    expected = (red.scores / np.sqrt(lam)) @ R
+    corr = np.abs(np.corrcoef(expected.T, res.latents.T)[:3, 3:])
+    assert np.allclose(np.sort(corr.max(axis=1)), 1.0, atol=1e-8)

@@ -47,6 +47,7 @@ def fit(
     seed: int = 0,
     *,
     observational=None,
+    basis=None,
     progress: bool = False,
     allow_degenerate: bool = False,
     bootstrap: int = 0,
@@ -69,6 +70,9 @@ def fit(
     hyper-parameters, seed and latent dimension, resampling streams from
     ``numpy.random.SeedSequence(seed)``; the summary is ``info["bootstrap"]``
     (:mod:`mncrl.bootstrap`). The returned W and targets are those of the full data.
+    ``basis`` (p x C): the data are the EOF coordinates of a gridded field with these EOFs
+    (:mod:`mncrl.field`); given to estimators that use it (``uses_field_basis``), ignored by
+    the others.
     """
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise MncrlError(f"seed must be a non-negative integer, got {seed!r}")
@@ -79,6 +83,8 @@ def fit(
     estimated = latent_dim is None
     d = estimate_latent_dim(blocks) if estimated else int(latent_dim)
     kwargs = dict(params)
+    if basis is not None and est.uses_field_basis:
+        kwargs["basis"] = np.asarray(basis, dtype=np.float64)
     accepted = inspect.signature(est.fit).parameters
     uses_obs = obs is not None and est.needs_observational
     if uses_obs:

@@ -473,6 +473,7 @@ def fit_field(
         int(latent_dim),
         seed,
         observational=obs,
+        basis=red.eofs,
         progress=progress,
         allow_degenerate=allow_degenerate,
         bootstrap=bootstrap,
