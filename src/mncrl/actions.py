@@ -38,6 +38,8 @@ import numpy as np
 from mncrl.errors import MncrlError
 from mncrl.mixing import MIXINGS, make_mixing
 from mncrl.simulation import rng_for
+from mncrl.values import is_int as _int
+from mncrl.values import is_real as _real
 
 OUTCOMES = ("tanh", "quadratic", "interaction")
 ACTIONS = ("uniform", "levels")
@@ -95,14 +97,6 @@ class ActionScenario:
 
 def _fail(key: str, rule: str, value) -> None:
     raise MncrlError(f"action scenario: {key} must be {rule}, got {value!r}")
-
-
-def _int(x) -> bool:
-    return isinstance(x, int | np.integer) and not isinstance(x, bool)
-
-
-def _real(x) -> bool:
-    return isinstance(x, int | float | np.integer | np.floating) and not isinstance(x, bool)
 
 
 def check(s: ActionScenario) -> None:

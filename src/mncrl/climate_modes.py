@@ -53,6 +53,8 @@ from mncrl import interventions as iv_mod
 from mncrl.errors import MncrlError
 from mncrl.scm import erdos_renyi_dag
 from mncrl.simulation import rng_for
+from mncrl.values import is_int as _int
+from mncrl.values import is_real as _real
 
 PATTERNS = ("sst-eofs", "blobs")
 
@@ -124,14 +126,6 @@ class ModeScenario:
 
 def _fail(key: str, rule: str, value) -> None:
     raise MncrlError(f"mode scenario: {key} must be {rule}, got {value!r}")
-
-
-def _int(x) -> bool:
-    return isinstance(x, int | np.integer) and not isinstance(x, bool)
-
-
-def _real(x) -> bool:
-    return isinstance(x, int | float | np.integer | np.floating) and not isinstance(x, bool)
 
 
 def check(s: ModeScenario) -> None:

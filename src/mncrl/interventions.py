@@ -21,6 +21,7 @@ from itertools import combinations
 import numpy as np
 
 from mncrl.errors import MncrlError
+from mncrl.values import is_int as _is_int
 
 # --------------------------------------------------------------------------------------------
 # Assumption 4
@@ -367,10 +368,6 @@ def _as_generator(key_or_seed) -> np.random.Generator:
         f"design seed must be a non-negative integer, got {key_or_seed!r}",
     )
     return np.random.default_rng(int(key_or_seed))
-
-
-def _is_int(x) -> bool:
-    return isinstance(x, int | np.integer) and not isinstance(x, bool | np.bool_)
 
 
 def _need(cond: bool, msg: str) -> None:

@@ -40,6 +40,8 @@ from mncrl import sensors as sensors_mod
 from mncrl.data import Dataset, validate
 from mncrl.errors import MncrlError
 from mncrl.threads import single_threaded_blas
+from mncrl.values import is_int as _is_int
+from mncrl.values import is_real as _is_real
 
 STREAMS = {
     "graph": 1,
@@ -195,16 +197,6 @@ def _thaw(value):
     if isinstance(value, tuple):
         return [_thaw(v) for v in value]
     return value
-
-
-def _is_int(x) -> bool:
-    return isinstance(x, int | np.integer) and not isinstance(x, bool | np.bool_)
-
-
-def _is_real(x) -> bool:
-    return isinstance(x, int | float | np.integer | np.floating) and not isinstance(
-        x, bool | np.bool_
-    )
 
 
 def _check_seed(seed, name: str) -> None:

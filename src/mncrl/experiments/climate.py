@@ -62,31 +62,20 @@ def _block(config: Mapping, name: str) -> dict:
 
 
 def cells(config: Mapping, name: str) -> list[core.Cell]:
-    """One cell per grid point; MncrlError naming the cell when its scenario is invalid."""
-    block = _block(config, name)
-    seeds = tuple(int(s) for s in core.experiment_block(config, name)["seeds"])
-    out = []
-    for point in core.grid_points(block["grid"]):
-        scenario = core.apply_point(block["scenario"], point)
-        try:
-            s = ModeScenario.from_dict(scenario)
-        except MncrlError as exc:
-            raise MncrlError(f"experiments.{name} (cell {core.cell_id(point)}): {exc}") from None
-        p = block["components"]
+    """One cell per grid point; MncrlError naming the cell when its scenario is invalid or
+    has more modes than ``components``."""
+    p = _block(config, name)["components"]
+
+    def check(scenario):
+        s = ModeScenario.from_dict(scenario)
         if p is not None and p < s.d:
-            raise MncrlError(
-                f"experiments.{name} (cell {core.cell_id(point)}): components ({p}) must be "
-                f">= the number of modes d ({s.d})"
-            )
-        out.append(core.Cell(name, core.cell_id(point), point, scenario, seeds))
-    return out
+            raise MncrlError(f"components ({p}) must be >= the number of modes d ({s.d})")
+
+    return core.block_cells(config, name, KIND, check)
 
 
 def cell_spec(config: Mapping, name: str, cell: str) -> dict:
-    by_id = {c.id: c for c in cells(config, name)}
-    if cell not in by_id:
-        raise MncrlError(f"experiment '{name}' has no cell '{cell}'; cells: {', '.join(by_id)}")
-    c, block = by_id[cell], _block(config, name)
+    c, block = core.find_cell(cells(config, name), name, cell), _block(config, name)
     exp = core.experiment_block(config, name)
     return {
         "kind": KIND,

@@ -171,6 +171,31 @@ def base_scenario(config: Mapping, name: str) -> dict:
     return apply_point(scenarios[block["scenario"]], block["set"])
 
 
+def find_cell(cells: Sequence, name: str, cell: str):
+    """The cell of ``cells`` whose id is ``cell``; MncrlError listing the ids otherwise."""
+    by_id = {c.id: c for c in cells}
+    if cell not in by_id:
+        raise MncrlError(f"experiment '{name}' has no cell '{cell}'; cells: {', '.join(by_id)}")
+    return by_id[cell]
+
+
+def block_cells(config: Mapping, name: str, kind: str, check) -> list[Cell]:
+    """The cells of a kind whose config block ``kind`` carries its own ``scenario`` and
+    ``grid`` (one per grid point, every seed of the experiment); ``check(scenario)`` raises
+    MncrlError for an invalid cell scenario, reported with the cell's id."""
+    block = experiment_block(config, name)[kind]
+    seeds = tuple(int(s) for s in experiment_block(config, name)["seeds"])
+    out = []
+    for point in grid_points(block["grid"]):
+        scenario = apply_point(block["scenario"], point)
+        try:
+            check(scenario)
+        except MncrlError as exc:
+            raise MncrlError(f"experiments.{name} (cell {cell_id(point)}): {exc}") from None
+        out.append(Cell(name, cell_id(point), point, scenario, seeds))
+    return out
+
+
 def estimator_entries(config: Mapping, labels: Sequence[str]) -> list[dict]:
     """The estimator entries (with their label) of a list of labels; ``display`` is dropped
     (presentation only: renaming must not rerun cells)."""
@@ -595,10 +620,12 @@ __all__ = [
     "cell_id",
     "common_spec",
     "estimator_columns",
+    "block_cells",
     "estimator_entries",
     "evaluate_fit",
     "experiment_block",
     "failed_values",
+    "find_cell",
     "fit_applicable",
     "fit_chunk",
     "from_key",

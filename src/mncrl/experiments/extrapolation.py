@@ -33,7 +33,6 @@ import pandas as pd
 
 from mncrl import extrapolate as ex
 from mncrl.actions import ActionScenario, simulate_actions
-from mncrl.errors import MncrlError
 from mncrl.experiments import core
 from mncrl.threads import single_threaded_blas
 
@@ -50,24 +49,11 @@ def _block(config: Mapping, name: str) -> dict:
 
 def cells(config: Mapping, name: str) -> list[core.Cell]:
     """One cell per grid point; MncrlError naming the cell when its scenario is invalid."""
-    block = _block(config, name)
-    seeds = tuple(int(s) for s in core.experiment_block(config, name)["seeds"])
-    out = []
-    for point in core.grid_points(block["grid"]):
-        scenario = core.apply_point(block["scenario"], point)
-        try:
-            ActionScenario.from_dict(scenario)
-        except MncrlError as exc:
-            raise MncrlError(f"experiments.{name} (cell {core.cell_id(point)}): {exc}") from None
-        out.append(core.Cell(name, core.cell_id(point), point, scenario, seeds))
-    return out
+    return core.block_cells(config, name, KIND, ActionScenario.from_dict)
 
 
 def cell_spec(config: Mapping, name: str, cell: str) -> dict:
-    by_id = {c.id: c for c in cells(config, name)}
-    if cell not in by_id:
-        raise MncrlError(f"experiment '{name}' has no cell '{cell}'; cells: {', '.join(by_id)}")
-    c, block = by_id[cell], _block(config, name)
+    c, block = core.find_cell(cells(config, name), name, cell), _block(config, name)
     return {
         "kind": KIND,
         "experiment": name,

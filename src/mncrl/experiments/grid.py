@@ -64,10 +64,7 @@ def cells(config: Mapping, name: str) -> list[core.Cell]:
 def cell_spec(config: Mapping, name: str, cell: str) -> dict:
     """Everything one job needs, as plain JSON-serialisable data (``cell`` names the grid
     point, ``job`` the job)."""
-    by_id = {c.id: c for c in cells(config, name)}
-    if cell not in by_id:
-        raise MncrlError(f"experiment '{name}' has no cell '{cell}'; cells: {', '.join(by_id)}")
-    c = by_id[cell]
+    c = core.find_cell(cells(config, name), name, cell)
     return {
         **core.common_spec(config, name, KIND, core.cell_id(c.point)),
         "job": c.id,
