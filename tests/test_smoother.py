@@ -1,5 +1,6 @@
-"""The random-feature ridge smoother (mncrl.smoother): recovery of a smooth function, additive
-blocks up to constants, the GCV penalty and its closed form, explicit-key determinism."""
+"""The kernel ridge smoother (mncrl.smoother): recovery of a smooth function, additive blocks up
+to constants, the GCV penalty and its closed form, affine equivariance, explicit-key
+determinism."""
 
 import jax
 import jax.numpy as jnp
@@ -157,13 +158,29 @@ def test_explicit_key_determinism(smooth_2d):
     a, b, c = fit(5, (X,), y), fit(5, (X,), y), fit(6, (X,), y)
     pa, pb, pc = (np.asarray(smoother.predict(m, (f32(X_test),))) for m in (a, b, c))
     np.testing.assert_array_equal(pa, pb)
-    for name in ("omega", "phase"):
+    for name in ("landmarks", "k_inv_sqrt"):
         np.testing.assert_array_equal(getattr(a.blocks[0], name), getattr(b.blocks[0], name))
         assert not np.allclose(getattr(a.blocks[0], name), getattr(c.blocks[0], name))
-    assert a.blocks[0].omega.shape == (2, FEATURES)
+    assert a.blocks[0].landmarks.shape == (FEATURES, 2)
     assert not np.allclose(pa, pc)
     # another key is another draw of the same smoother: close, not equal
     assert np.mean((pa - pc) ** 2) < 0.05 * np.var(pa)
     # the block key is split per block: the same key gives two blocks different features
     two = fit(5, (X, X[:, :1]), y)
-    assert not np.allclose(two.blocks[0].omega, two.blocks[1].omega)
+    assert not np.allclose(two.blocks[0].landmarks[:, :1], two.blocks[1].landmarks)
+
+
+def test_affine_equivariance():
+    """Inputs X H + c (H invertible, far from orthogonal) give the predictions of X, also far
+    outside the data: whitening turns them by an orthogonal matrix, landmarks are rows and turn
+    with them, and the Gaussian kernel only sees distances. This is what makes a representation
+    identified up to an affine map as good as the true latents (mncrl.extrapolate)."""
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((1500, 3))
+    y = np.tanh(X[:, 0]) * X[:, 1] + 0.5 * X[:, 2] ** 2 + 0.2 * rng.standard_normal(1500)
+    H = np.array([[2.0, 0.5, 0.0], [-1.0, 0.3, 1.5], [0.2, -2.0, 0.7]])
+    c = np.array([3.0, -1.0, 0.5])
+    far = rng.standard_normal((200, 3)) * 3.0  # mostly in the tails of X
+    pa = np.asarray(smoother.predict(fit(0, (X,), y), (f32(far),)))
+    pb = np.asarray(smoother.predict(fit(0, (X @ H + c,), y), (f32(far @ H + c),)))
+    np.testing.assert_allclose(pa, pb, atol=2e-3 * np.abs(pa).max())

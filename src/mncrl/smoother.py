@@ -1,18 +1,30 @@
-"""Random-feature ridge regression in JAX: the smoother of intervention extrapolation.
+"""Kernel ridge regression in JAX (Nystrom landmarks): the smoother of intervention
+extrapolation.
 
-A *block* is a set of input columns (whitened by its own training mean and covariance) turned
-into ``[z, sqrt(2 / D) cos(z Omega + b)]``: the block itself (a linear part, so the fit
-extrapolates linearly where it has no data, instead of decaying to the mean) and D random
-Fourier features of a Gaussian kernel of length ``length_scale`` (Omega ~ N(0, 1 / length^2),
-b ~ U[0, 2 pi), from an explicit PRNG key). A model is additive over blocks,
-f(x) = c + sum_blocks f_b(x_b), each block multivariate: ``Y ~ nu(Z) + psi(V)`` is two blocks.
-The ridge penalty (on the random features only; the intercept and each block's linear part are
-not penalised, so a fit whose data are linear stays linear outside them) is chosen by
-generalised cross-validation over a grid relative to the mean eigenvalue of the features' Gram
-matrix (closed form from one eigen-decomposition).
+A *block* is a set of input columns, whitened by its own training mean and covariance (the
+symmetric inverse square root), turned into ``[z, k(z) K^{-1/2}]``: the block itself (a linear
+part, so the fit extrapolates linearly where it has no data, instead of decaying to the mean) and
+the Nystrom features of a Gaussian kernel of length ``length_scale``: k(z) holds the kernel
+between z and D *landmarks* (D training rows drawn without replacement from an explicit PRNG
+key), K is the landmarks' own kernel matrix. Ridge on these features is kernel ridge regression
+restricted to the span of the landmarks' kernel functions.
+
+Why landmarks and not random Fourier features: the fit is *equivariant under invertible affine
+maps of a block's inputs*. Whitened inputs of X H + c are the whitened inputs of X turned by an
+orthogonal matrix; the linear part spans the same functions, and the Gaussian kernel between
+rows (landmarks are rows, so they turn with them) only sees distances. A representation
+identified up to an affine map (PCA of a linear mixing) then gives the same predictions as the
+true latents, where random Fourier frequencies (fixed directions in the whitened coordinates)
+would give another approximation of the kernel, whose difference is largest far from the data.
+
+A model is additive over blocks, f(x) = c + sum_blocks f_b(x_b), each block multivariate:
+``Y ~ nu(Z) + psi(V)`` is two blocks. The ridge penalty (on the kernel features only; the
+intercept and each block's linear part are not penalised, so a fit whose data are linear stays
+linear outside them) is chosen by generalised cross-validation over a grid relative to the mean
+eigenvalue of the features' Gram matrix (closed form from one eigen-decomposition).
 
 Everything is a pure function of arrays and keys, jitted at module level, so a batch of seeds
-is one ``jax.vmap``.
+is one ``jax.lax.map`` or ``jax.vmap``.
 """
 
 from __future__ import annotations
@@ -25,16 +37,20 @@ import numpy as np
 
 #: Ridge penalties tried, relative to the mean eigenvalue of the centred Gram matrix.
 RIDGE_GRID = tuple(10.0**e for e in range(-6, 2))
+#: Eigenvalues of the landmarks' kernel matrix below this share of the largest are floored
+#: (near-duplicate landmarks): K^{-1/2} stays finite.
+KERNEL_FLOOR = 1e-6
 
 
 class Block(NamedTuple):
     """How one block's inputs become features: whitening (mean, inverse square root of the
-    covariance) and the random Fourier frequencies and phases."""
+    covariance), the landmarks (whitened, divided by the kernel length) and K^{-1/2}."""
 
     mean: jax.Array
     whiten: jax.Array
-    omega: jax.Array
-    phase: jax.Array
+    landmarks: jax.Array
+    k_inv_sqrt: jax.Array
+    length_scale: jax.Array
 
 
 class Model(NamedTuple):
@@ -48,25 +64,40 @@ class Model(NamedTuple):
     ridge: jax.Array
 
 
-def make_block(key: jax.Array, X: jax.Array, features: int, length_scale: float) -> Block:
-    """A block for the training inputs X (n x p)."""
-    mean = X.mean(axis=0)
+def whitening(X: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(mean, W): z = (X - mean) W has identity covariance. W is the symmetric inverse square
+    root: unlike evecs / sqrt(evals) it does not depend on the eigenvectors' arbitrary signs
+    (rounding would otherwise change the features), and it makes whitening equivariant."""
     cov = jnp.atleast_2d(jnp.cov(X, rowvar=False))
     evals, evecs = jnp.linalg.eigh(cov)
-    # the symmetric inverse square root: unlike evecs / sqrt(evals) it does not depend on the
-    # eigenvectors' arbitrary signs (rounding would otherwise redraw the features)
-    whiten = (evecs / jnp.sqrt(jnp.maximum(evals, 1e-12 * evals.max()))) @ evecs.T
-    k1, k2 = jax.random.split(key)
-    omega = jax.random.normal(k1, (X.shape[1], features)) / length_scale
-    phase = jax.random.uniform(k2, (features,), maxval=2 * jnp.pi)
-    return Block(mean, whiten, omega, phase)
+    return X.mean(axis=0), (evecs / jnp.sqrt(jnp.maximum(evals, 1e-12 * evals.max()))) @ evecs.T
+
+
+def gaussian_kernel(A: jax.Array, B: jax.Array) -> jax.Array:
+    """exp(-|a - b|^2 / 2) for every row pair (inputs already divided by the length)."""
+    sq = (A * A).sum(1)[:, None] + (B * B).sum(1)[None, :] - 2.0 * A @ B.T
+    return jnp.exp(-0.5 * jnp.maximum(sq, 0.0))
+
+
+def make_block(key: jax.Array, X: jax.Array, features: int, length_scale: float) -> Block:
+    """A block for the training inputs X (n x p): ``features`` landmark rows (at most n)."""
+    mean, whiten = whitening(X)
+    idx = jax.random.choice(key, X.shape[0], (min(features, X.shape[0]),), replace=False)
+    landmarks = (X[idx] - mean) @ whiten / length_scale
+    evals, evecs = jnp.linalg.eigh(gaussian_kernel(landmarks, landmarks))
+    evals = jnp.maximum(evals, KERNEL_FLOOR * evals.max())
+    return Block(mean, whiten, landmarks, (evecs / jnp.sqrt(evals)) @ evecs.T, length_scale)
+
+
+def n_kernel(block: Block) -> int:
+    return block.landmarks.shape[0]
 
 
 def block_features(block: Block, X: jax.Array) -> jax.Array:
-    """[z, sqrt(2 / D) cos(z Omega + b)] with z the whitened X."""
+    """[z, k(z) K^{-1/2}] with z the whitened X (module docstring)."""
     z = (X - block.mean) @ block.whiten
-    D = block.omega.shape[1]
-    return jnp.concatenate([z, jnp.sqrt(2.0 / D) * jnp.cos(z @ block.omega + block.phase)], axis=1)
+    k = gaussian_kernel(z / block.length_scale, block.landmarks)
+    return jnp.concatenate([z, k @ block.k_inv_sqrt], axis=1)
 
 
 def design(blocks: tuple, inputs: tuple) -> jax.Array:
@@ -109,10 +140,10 @@ def ridge_gcv(
 
 def penalised_columns(blocks: tuple) -> tuple:
     """Per design column: False for a block's linear part (not penalised: the fit continues
-    linearly where it has no data), True for its random features."""
+    linearly where it has no data), True for its kernel features."""
     out: list[bool] = []
     for b in blocks:
-        out += [False] * b.whiten.shape[1] + [True] * b.omega.shape[1]
+        out += [False] * b.whiten.shape[1] + [True] * n_kernel(b)
     return tuple(out)
 
 
@@ -132,7 +163,7 @@ def block_slices(model: Model) -> list[slice]:
     """The coefficient slice of each block."""
     out, start = [], 0
     for b in model.blocks:
-        width = b.whiten.shape[1] + b.omega.shape[1]
+        width = b.whiten.shape[1] + n_kernel(b)
         out.append(slice(start, start + width))
         start += width
     return out
@@ -160,6 +191,7 @@ __all__ = [
     "block_features",
     "fit_additive",
     "fit_additive_jit",
+    "gaussian_kernel",
     "make_block",
     "predict",
     "predict_block",
