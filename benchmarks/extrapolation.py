@@ -29,7 +29,7 @@ import numpy as np
 from mncrl import extrapolate as ex
 from mncrl.actions import ActionScenario, simulate_actions
 
-HP = {"features": 100, "length_scale": 1.0, "eval_rows": 2000, "draws": 4}
+HP = {"landmarks": 300, "length_scale": 1.0, "eval_rows": 2000, "draws": 4}
 
 
 def batch_inputs(scenario: ActionScenario, seeds: list[int]):
@@ -48,7 +48,7 @@ def batch_inputs(scenario: ActionScenario, seeds: list[int]):
 
 def run_batch(args, d: int):
     out = ex.all_methods_batch(
-        *args, d, HP["features"], HP["length_scale"], HP["eval_rows"], HP["draws"]
+        *args, d, HP["landmarks"], HP["length_scale"], HP["eval_rows"], HP["draws"]
     )
     return {k: np.asarray(v) for k, v in out.items()}
 

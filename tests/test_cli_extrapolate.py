@@ -9,7 +9,7 @@ from mncrl.actions import ActionScenario, simulate_actions
 from mncrl.cli import main
 from mncrl.extrapolate import extrapolate
 
-FAST = ["--latent-dim", "3", "--features", "50"]
+FAST = ["--latent-dim", "3", "--landmarks", "50"]
 ALONG = ["--along", "0", "--reach", "3", "--points", "9"]
 COLUMNS = ["a0", "a1", "a2", "prediction", "inside", "overlap"]
 PREFIX = "mncrl extrapolate: error:"
@@ -75,7 +75,7 @@ def test_npz_along(sim, files, tmp_path, capsys):
     # the outcome model's evaluation points leave the data towards the ends of the line
     assert overlap[0] < overlap[4] and overlap[-1] < overlap[4]
     # the CLI is the API on the same arrays
-    api = extrapolate(sim.X, sim.A, sim.Y, a_star, latent_dim=3, features=50)
+    api = extrapolate(sim.X, sim.A, sim.Y, a_star, latent_dim=3, landmarks=50)
     np.testing.assert_allclose(pred["prediction"], api.prediction, rtol=1e-12)
 
 
@@ -119,9 +119,9 @@ def test_unmixing_from_a_fit_file(sim, files, tmp_path, capsys):
     assert list(pred.columns) == COLUMNS and len(pred) == 9
     a_star = pred[["a0", "a1", "a2"]].to_numpy()
     W = np.linalg.pinv(sim.effects.L)
-    api = extrapolate(sim.X, sim.A, sim.Y, a_star, latent_dim=3, unmixing=W, features=50)
+    api = extrapolate(sim.X, sim.A, sim.Y, a_star, latent_dim=3, unmixing=W, landmarks=50)
     np.testing.assert_allclose(pred["prediction"], api.prediction, rtol=1e-12)
-    pca = extrapolate(sim.X, sim.A, sim.Y, a_star, latent_dim=3, features=50)
+    pca = extrapolate(sim.X, sim.A, sim.Y, a_star, latent_dim=3, landmarks=50)
     assert not np.array_equal(api.prediction, pca.prediction)  # W was used, not PCA
 
 

@@ -28,7 +28,7 @@ def config(**block):
         "extrapolation": {
             "scenario": dict(TINY),
             "grid": {"confounding": [0.0, 0.9]},
-            "features": 20,
+            "landmarks": 20,
             "eval_rows": 200,
             "batch": 2,
         },

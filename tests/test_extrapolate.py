@@ -11,7 +11,7 @@ from mncrl import extrapolate as ex
 from mncrl.actions import ActionScenario, simulate_actions
 from mncrl.errors import DataError, MncrlError, NotIdentifiableError
 
-HP = dict(features=50)
+HP = dict(landmarks=50)
 # seed 0: the confounding direction moves E[Y | Z] along the extrapolation line, so the method
 # without a control function is visibly biased there (how much is seed-dependent)
 SEED = 0
@@ -58,7 +58,7 @@ def test_control_function_close_to_the_truth_inside(data, inside, cf):
     np.testing.assert_array_equal(cf.a_star, a_star)
     assert cf.M.shape == (3, 3) and cf.W.shape == (3, 3)
     assert cf.info["method"] == "control-function" and cf.info["encoder"] == "pca"
-    assert cf.info["rows"] == 4000 and cf.info["features"] == 50
+    assert cf.info["rows"] == 4000 and cf.info["landmarks"] == 50
     # overlap: the evaluation points lie inside the training representation
     assert cf.overlap.shape == s.shape and (cf.overlap >= 0.95).all()
 
@@ -179,7 +179,7 @@ def test_batch_is_a_per_seed_map():
     sets = [simulate_actions(s, seed) for seed in (0, 1)]
     names = ("X", "Z", "A", "Y", "a")
     keys = jax.random.split(jax.random.key(3), 2)
-    hp = dict(latent_dim=3, features=20, length_scale=1.0, eval_rows=200)
+    hp = dict(latent_dim=3, landmarks=20, length_scale=1.0, eval_rows=200)
     batch = ex.all_methods_batch(
         keys,
         *(jnp.asarray(np.stack([getattr(d, n) for d in sets]), jnp.float32) for n in names),

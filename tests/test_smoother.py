@@ -9,7 +9,7 @@ import pytest
 
 from mncrl import smoother
 
-FEATURES = 50
+LANDMARKS = 50
 
 
 def f2d(X):
@@ -20,13 +20,13 @@ def f32(a):
     return jnp.asarray(a, dtype=jnp.float32)
 
 
-def fit(key, inputs, y, features=FEATURES, length_scale=1.0):
+def fit(key, inputs, y, landmarks=LANDMARKS, length_scale=1.0):
     """fit_additive under jit (the same function; one compilation per shape)."""
     return smoother.fit_additive_jit(
         jax.random.key(key),
         tuple(f32(x) for x in inputs),
         f32(y),
-        features=features,
+        landmarks=landmarks,
         length_scale=length_scale,
     )
 
@@ -133,8 +133,8 @@ def test_ridge_gcv_closed_form():
 
 
 def test_linear_data_extrapolate_linearly():
-    """The blocks' linear parts are not penalised: on linear data the random features are
-    shrunk away and the fit continues the line far outside the data."""
+    """The blocks' linear parts are not penalised: on linear data the quadratic and kernel
+    features are shrunk away and the fit continues the line far outside the data."""
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (1000, 1))
     y = 2 * x[:, 0] + 0.3 * rng.standard_normal(1000)
@@ -161,7 +161,7 @@ def test_explicit_key_determinism(smooth_2d):
     for name in ("landmarks", "k_inv_sqrt"):
         np.testing.assert_array_equal(getattr(a.blocks[0], name), getattr(b.blocks[0], name))
         assert not np.allclose(getattr(a.blocks[0], name), getattr(c.blocks[0], name))
-    assert a.blocks[0].landmarks.shape == (FEATURES, 2)
+    assert a.blocks[0].landmarks.shape == (LANDMARKS, 2)
     assert not np.allclose(pa, pc)
     # another key is another draw of the same smoother: close, not equal
     assert np.mean((pa - pc) ** 2) < 0.05 * np.var(pa)

@@ -7,7 +7,8 @@ causal-representation estimator's unmixing, or the true Z for the oracle):
 
 1. *Action regression*: Zh = A Mh + b + Vh by least squares; Vh are the control variables.
 2. *Outcome*: Y ~ nu(Zh) + psi(Vh), additive over the two blocks, each multivariate
-   (:mod:`mncrl.smoother`: random features + ridge, GCV-chosen penalty).
+   (:mod:`mncrl.smoother`: kernel ridge on Nystrom landmarks plus linear and quadratic
+   parts, GCV-chosen penalty).
 3. *Prediction*: E[Y | do(A = a*)] = mean_i [nu(a* Mh + b + Vh_i) + psi(Vh_i)].
 
 Why it works: with Z = A M0 + V, V independent of A, and Zh = Z H + c for an invertible H
@@ -41,7 +42,7 @@ from mncrl.errors import DataError, MncrlError, NotIdentifiableError
 
 METHODS = ("control-function", "no-control-function", "direct", "oracle")
 ENCODERS = ("pca",)
-HPARAMS = {"features": 100, "length_scale": 1.0, "eval_rows": 2000, "draws": 4}
+HPARAMS = {"landmarks": 300, "length_scale": 1.0, "eval_rows": 2000, "draws": 4}
 
 
 # ------------------------------------------------------------------------- representation
@@ -77,42 +78,42 @@ def _average(f, points: jax.Array) -> jax.Array:
 
 def _ensemble(one, key, draws: int):
     """The mean of ``one(key_i)`` over ``draws`` keys split from ``key``: an average over
-    independent draws of the random features, which are the smoother's main source of variance
+    independent draws of the landmarks, the smoother's main source of variance
     far from the data (docs/extrapolation.md)."""
     return jax.lax.map(one, jax.random.split(key, draws)).mean(axis=0)
 
 
-def control_function(key, Zh, A, Y, a_star, features, length_scale, eval_rows, draws=1):
+def control_function(key, Zh, A, Y, a_star, landmarks, length_scale, eval_rows, draws=1):
     """Predictions at a_star (G x k) of the ``control-function`` method (module docstring)."""
     Mh, b, Vh = action_regression(Zh, A)
     keep = Vh[:eval_rows]
 
     def one(k):
-        model = smoother.fit_additive(k, (Zh, Vh), Y, features, length_scale)
+        model = smoother.fit_additive(k, (Zh, Vh), Y, landmarks, length_scale)
         nu = _average(partial(smoother.predict_block, model, 0), _shifted(a_star, Mh, b, keep))
         return model.intercept + nu + smoother.predict_block(model, 1, keep).mean()
 
     return _ensemble(one, key, draws)
 
 
-def no_control_function(key, Zh, A, Y, a_star, features, length_scale, eval_rows, draws=1):
+def no_control_function(key, Zh, A, Y, a_star, landmarks, length_scale, eval_rows, draws=1):
     """Predictions of the ``no-control-function`` method."""
     Mh, b, Vh = action_regression(Zh, A)
     points = _shifted(a_star, Mh, b, Vh[:eval_rows])
 
     def one(k):
-        model = smoother.fit_additive(k, (Zh,), Y, features, length_scale)
+        model = smoother.fit_additive(k, (Zh,), Y, landmarks, length_scale)
         return model.intercept + _average(partial(smoother.predict_block, model, 0), points)
 
     return _ensemble(one, key, draws)
 
 
-def direct(key, A, Y, a_star, features, length_scale, draws=1):
+def direct(key, A, Y, a_star, landmarks, length_scale, draws=1):
     """Predictions of the ``direct`` method: a regression of Y on A, evaluated at a_star."""
 
     def one(k):
         return smoother.predict(
-            smoother.fit_additive(k, (A,), Y, features, length_scale), (a_star,)
+            smoother.fit_additive(k, (A,), Y, landmarks, length_scale), (a_star,)
         )
 
     return _ensemble(one, key, draws)
@@ -130,14 +131,14 @@ def overlap(Zh, A, a_star, eval_rows, quantile: float = 0.999) -> jax.Array:
     return (jnp.einsum("gni,ij,gnj->gn", pts, prec, pts) <= radius).mean(axis=1)
 
 
-_STATIC = ("features", "length_scale", "eval_rows", "draws")
+_STATIC = ("landmarks", "length_scale", "eval_rows", "draws")
 
 
-def all_methods(key, X, Z, A, Y, a_star, latent_dim, features, length_scale, eval_rows, draws=1):
+def all_methods(key, X, Z, A, Y, a_star, latent_dim, landmarks, length_scale, eval_rows, draws=1):
     """{method: predictions (G,)} for every method of :data:`METHODS` on one data set, the
     representation by PCA (``Z``: the true latents, for the oracle), and the overlap of the
     control-function evaluation points. Pure: ``jax.vmap`` over seeds."""
-    hp = dict(features=features, length_scale=length_scale, draws=draws)
+    hp = dict(landmarks=landmarks, length_scale=length_scale, draws=draws)
     Zh = (X - X.mean(axis=0)) @ pca_unmixing(X, latent_dim)
     k_cf, k_ncf, k_dir, k_or = jax.random.split(key, 4)
     return {
@@ -152,7 +153,7 @@ def all_methods(key, X, Z, A, Y, a_star, latent_dim, features, length_scale, eva
 
 
 def _all_methods_batch(
-    keys, X, Z, A, Y, a_star, latent_dim, features, length_scale, eval_rows, draws=1
+    keys, X, Z, A, Y, a_star, latent_dim, landmarks, length_scale, eval_rows, draws=1
 ):
     """:func:`all_methods` over a batch of seeds (leading axis of every array), one compiled
     program. ``lax.map``, not ``vmap``: XLA's CPU batched eigen-decompositions and least
@@ -161,7 +162,7 @@ def _all_methods_batch(
     one = partial(
         all_methods,
         latent_dim=latent_dim,
-        features=features,
+        landmarks=landmarks,
         length_scale=length_scale,
         eval_rows=eval_rows,
         draws=draws,
@@ -172,7 +173,7 @@ def _all_methods_batch(
 all_methods_batch = jax.jit(_all_methods_batch, static_argnames=("latent_dim", *_STATIC))
 _control_function_jit = jax.jit(control_function, static_argnames=_STATIC)
 _no_control_function_jit = jax.jit(no_control_function, static_argnames=_STATIC)
-_direct_jit = jax.jit(direct, static_argnames=("features", "length_scale", "draws"))
+_direct_jit = jax.jit(direct, static_argnames=("landmarks", "length_scale", "draws"))
 _overlap_jit = jax.jit(overlap, static_argnames=("eval_rows",))
 
 
@@ -198,7 +199,7 @@ def check_hparams(hparams: dict) -> dict:
     unknown = sorted(set(hp) - set(HPARAMS))
     if unknown:
         raise MncrlError(f"extrapolate: unknown hyper-parameter '{unknown[0]}'")
-    for key in ("features", "eval_rows", "draws"):
+    for key in ("landmarks", "eval_rows", "draws"):
         if not (isinstance(hp[key], int | np.integer) and hp[key] >= 1):
             raise MncrlError(f"extrapolate: {key} must be an integer >= 1, got {hp[key]!r}")
     if not (isinstance(hp["length_scale"], int | float) and hp["length_scale"] > 0):
@@ -261,7 +262,7 @@ def extrapolate(
     """E[Y | do(A = a*)] for each row of ``a_star`` from observations X (n x m), actions A
     (n x k) and outcome Y (n), by ``method`` (:data:`METHODS` but ``oracle``). The
     representation is PCA of X unless ``unmixing`` (m x latent_dim, e.g. the ``W`` of
-    ``mncrl fit``) is given. ``seed`` draws the random features."""
+    ``mncrl fit``) is given. ``seed`` draws the landmarks."""
     if method not in METHODS or method == "oracle":
         allowed = ", ".join(m for m in METHODS if m != "oracle")
         raise MncrlError(f"unknown method '{method}'; allowed: {allowed} (oracle: simulations)")
@@ -272,7 +273,7 @@ def extrapolate(
     info = {"method": method, "rows": int(X.shape[0]), "latent_dim": int(latent_dim), **hp}
     if method == "direct":
         pred = _direct_jit(
-            key, f32(A), f32(y), f32(a_star), hp["features"], hp["length_scale"], hp["draws"]
+            key, f32(A), f32(y), f32(a_star), hp["landmarks"], hp["length_scale"], hp["draws"]
         )
         return Extrapolation(a_star, np.asarray(pred, np.float64), None, None, None, info)
     if unmixing is None:

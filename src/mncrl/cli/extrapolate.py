@@ -60,15 +60,18 @@ def add_parser(subparsers) -> None:
         help="CSV DATA: the action columns (every other column but --outcome is a feature)",
     )
     p.add_argument("--outcome", default="Y", metavar="NAME", help="CSV DATA: outcome [Y]")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random features [0]")
+    p.add_argument("--seed", type=int, default=0, help="seed of the landmark draws [0]")
     p.add_argument(
-        "--features", type=int, default=100, help="random features per block and draw [100]"
+        "--landmarks", type=int, default=300, help="kernel landmarks per block and draw [300]"
     )
     p.add_argument(
-        "--draws", type=int, default=4, help="random-feature draws averaged per prediction [4]"
+        "--draws", type=int, default=4, help="landmark draws averaged per prediction [4]"
     )
     p.add_argument(
-        "--length-scale", type=float, default=1.0, help="feature kernel length (whitened) [1.0]"
+        "--length-scale",
+        type=float,
+        default=1.0,
+        help="Gaussian-kernel length (whitened units) [1.0]",
     )
     p.add_argument(
         "--eval-rows", type=int, default=2000, help="control rows averaged per prediction [2000]"
@@ -184,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
         method=args.method,
         unmixing=W,
         seed=args.seed,
-        features=args.features,
+        landmarks=args.landmarks,
         length_scale=args.length_scale,
         eval_rows=args.eval_rows,
         draws=args.draws,

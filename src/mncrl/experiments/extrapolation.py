@@ -77,8 +77,8 @@ def job_cost(spec: Mapping) -> tuple[int, int]:
     s = ActionScenario.from_dict(spec["scenario"])
     hp = spec["hparams"]
     per_seed = (
-        s.n * (s.m_obs + s.n_actions + s.d + 4 * hp["features"])
-        + s.grid_points * hp["eval_rows"] * (s.d + 2 * hp["features"])
+        s.n * (s.m_obs + s.n_actions + s.d + 4 * hp["landmarks"])
+        + s.grid_points * hp["eval_rows"] * (s.d + 2 * hp["landmarks"])
     ) * 8
     return int(1500 + 2 * spec["batch"] * per_seed / 2**20), int(10 + len(spec["seeds"]) / 2)
 
@@ -110,7 +110,7 @@ def _batch_predictions(data, seeds_fit, hp, d) -> list[dict]:
         f32([x.Y for x in data]),
         f32([x.a for x in data]),
         d,
-        hp["features"],
+        hp["landmarks"],
         hp["length_scale"],
         hp["eval_rows"],
         hp["draws"],
