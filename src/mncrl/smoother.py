@@ -25,10 +25,11 @@ true latents, where random Fourier frequencies (fixed directions in the whitened
 would give another approximation of the kernel, whose difference is largest far from the data.
 
 A model is additive over blocks, f(x) = c + sum_blocks f_b(x_b), each block multivariate:
-``Y ~ nu(Z) + psi(V)`` is two blocks. The ridge penalty (one penalty on the quadratic and kernel
-features; the intercept and each block's linear part are not penalised, so a fit whose data are
-linear stays linear outside them) is chosen by generalised cross-validation over a grid relative to the mean
-eigenvalue of the features' Gram matrix (closed form from one eigen-decomposition).
+``Y ~ nu(Z) + psi(V)`` is two blocks. The ridge penalty (one penalty on the quadratic and
+kernel features; the intercept and each block's linear part are not penalised, so a fit whose
+data are linear stays linear outside them) is chosen by generalised cross-validation over a
+grid relative to the mean eigenvalue of the features' Gram matrix (closed form from one
+eigen-decomposition).
 
 Everything is a pure function of arrays and keys, jitted at module level, so a batch of seeds
 is one ``jax.lax.map`` or ``jax.vmap``.
@@ -200,8 +201,8 @@ def block_slices(model: Model) -> list[slice]:
 def predict_block(model: Model, index: int, X: jax.Array) -> jax.Array:
     """Block ``index``'s centred contribution f_b at the rows X (the other blocks' terms and the
     intercept left out). K^{-1/2} is applied to the coefficients, not to the kernel rows: the
-    same numbers as ``block_features(...) @ coef`` at a fraction of the cost when X has many
-    rows (the prediction step evaluates nu at tens of thousands of points)."""
+    value of ``block_features(...) @ coef`` (up to rounding) at a fraction of the cost when X
+    has many rows (the prediction step evaluates nu at tens of thousands of points)."""
     sl, b = block_slices(model)[index], model.blocks[index]
     c = model.coef[sl]
     p, q = n_linear(b), n_quadratic(b)
