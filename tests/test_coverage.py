@@ -2,7 +2,8 @@
 schema-validated settings, Assumption 4 against brute force (mncrl.interventions), the one data
 path (mncrl.experiments.core.prepare) against the simulator, the moment-based metrics and the
 per-latent recovery (mncrl.metrics), the aggregation into phase and claim tables, one real cell,
-the command line, the notebooks, and the coverage part of the smoke workflow run by Snakemake."""
+the command line and the notebooks (the coverage part of the smoke workflow run by Snakemake is
+checked in tests/test_workflow.py on the shared smoke run)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,6 @@ import copy
 import itertools
 import json
 import math
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import jupytext
@@ -916,61 +913,3 @@ def test_notebooks_execute(name, smoke_like_tables, tmp_path):
         assert "## d = 5, K = 9" in md and "| ICRL |" in md
     if name == "coverage_targets":
         assert "| 5 | random | 32 |" in md and "| 5 | blocks | 2 | 0.00 | 0.000 | 1.000 |" in md
-
-
-# ------------------------------------------------------------------------------ Snakemake
-
-
-ITEMS = ("Snakefile", "rules", "config", "envs", "profiles", "figures", "paper")
-
-
-@pytest.mark.workflow
-def test_smoke_coverage_part_runs_with_snakemake(tmp_path):
-    """`snakemake --configfile config/smoke.yaml coverage` in a copy of the workflow: the cell
-    tables, metrics (with summary rows), phase and design tables and the three figures."""
-    for item in ITEMS:
-        src = ROOT / item
-        if src.is_dir():
-            shutil.copytree(
-                src,
-                tmp_path / item,
-                ignore=shutil.ignore_patterns(
-                    "*.pdf", "*.png", "*.md", "__pycache__", ".ipynb_checkpoints"
-                ),
-            )
-        elif src.exists():
-            shutil.copy(src, tmp_path / item)
-    shutil.copy(ROOT / "paper/claims.yaml", tmp_path / "paper/claims.yaml")
-    snakemake = str(Path(sys.executable).with_name("snakemake"))
-    proc = subprocess.run(
-        [snakemake, "--configfile", "config/smoke.yaml", "--cores", "2", "coverage"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    out = tmp_path / "results/smoke"
-    smoke = SMOKE["experiments"]["coverage"]
-    for cell in ("d-6_K-6", "d-6_K-12", "d-6_structured"):
-        assert (out / "coverage/cells" / f"{cell}.csv").stat().st_size > 0
-        assert (out / "benchmarks/estimate/coverage" / f"{cell}.tsv").exists()
-    table = pd.read_csv(out / "coverage/metrics.csv")
-    problems = table[table["level"] == "problem"]
-    assert set(problems["d"]) == {6} and set(problems["seed"]) == set(smoke["seeds"])
-    assert set(problems["estimator"]) == set(smoke["estimators"])
-    assert set(problems["status"]) <= {"ok", "NotIdentifiableError", "ConvergenceError"}
-    sub = ctab.problems_wide(problems[problems["estimator"] == "subspace"])
-    assert (sub["amari"][sub["a4_satisfied"]] <= 1e-3).all()
-    assert (sub["not_identifiable"][~sub["a4_satisfied"]] == 1).all()
-    summary = table[table["level"] == "summary"]
-    assert {"rate_recovered_a4", "rate_reported_not_identifiable"} <= set(summary["metric"])
-    phase = pd.read_csv(out / "coverage/phase.csv")
-    assert set(phase["K"].dropna()) >= {6, 12} and "a4_probability" in phase.columns
-    designs = pd.read_csv(out / "coverage/designs.csv")
-    assert len(designs) == 2 * 5 * 2 + 2
-    for name in ("coverage_phase", "coverage_sparsity", "coverage_targets"):
-        for ext in ("pdf", "png", "md"):
-            assert (out / "figures" / f"{name}.{ext}").stat().st_size > 100
-        assert (out / "notebooks" / f"{name}.ipynb").exists()

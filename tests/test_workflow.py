@@ -24,6 +24,7 @@ import yaml
 
 from mncrl import config as config_mod
 from mncrl import experiments as ex
+from mncrl.experiments import coverage_tables as ctab
 from mncrl.simulation import Scenario
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
@@ -284,6 +285,38 @@ def test_archive_is_valid_per_experiment(smoke_run, tmp_path):
     diffs = arch.compare(changed, archive, claims)
     assert len(diffs) == 1 and "experiment fig2a changed since the archive" in diffs[0]
     assert "Changed since the archive" in arch.readme_block(archive, claims, changed)
+
+
+def test_smoke_coverage_part(smoke_run):
+    """The coverage part of the smoke run (the ``coverage`` target, which the run leaves with
+    nothing to do): the cell tables, metrics (with summary rows), phase and design tables and
+    the three figures."""
+    wf, _, _ = smoke_run
+    proc = snakemake(wf, *SMOKE, "-n", "--cores", "2", "coverage")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    out = wf / OUT
+    smoke = SMOKE_CONFIG["experiments"]["coverage"]
+    for cell in ("d-6_K-6", "d-6_K-12", "d-6_structured"):
+        assert (out / "coverage/cells" / f"{cell}.csv").stat().st_size > 0
+        assert (out / "benchmarks/estimate/coverage" / f"{cell}.tsv").exists()
+    table = pd.read_csv(out / "coverage/metrics.csv")
+    problems = table[table["level"] == "problem"]
+    assert set(problems["d"]) == {6} and set(problems["seed"]) == set(smoke["seeds"])
+    assert set(problems["estimator"]) == set(smoke["estimators"])
+    assert set(problems["status"]) <= {"ok", "NotIdentifiableError", "ConvergenceError"}
+    sub = ctab.problems_wide(problems[problems["estimator"] == "subspace"])
+    assert (sub["amari"][sub["a4_satisfied"]] <= 1e-3).all()
+    assert (sub["not_identifiable"][~sub["a4_satisfied"]] == 1).all()
+    summary = table[table["level"] == "summary"]
+    assert {"rate_recovered_a4", "rate_reported_not_identifiable"} <= set(summary["metric"])
+    phase = pd.read_csv(out / "coverage/phase.csv")
+    assert set(phase["K"].dropna()) >= {6, 12} and "a4_probability" in phase.columns
+    designs = pd.read_csv(out / "coverage/designs.csv")
+    assert len(designs) == 2 * 5 * 2 + 2
+    for name in ("coverage_phase", "coverage_sparsity", "coverage_targets"):
+        for ext in ("pdf", "png", "md"):
+            assert (out / "figures" / f"{name}.{ext}").stat().st_size > 100
+        assert (out / "notebooks" / f"{name}.ipynb").exists()
 
 
 def test_rerun_has_nothing_to_do(smoke_run):
