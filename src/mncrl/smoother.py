@@ -118,10 +118,15 @@ def quadratic(z: jax.Array) -> jax.Array:
     return z[:, i] * z[:, j] * np.where(i == j, 1.0 / np.sqrt(2.0), 1.0)
 
 
+def whitened_and_kernel(block: Block, X: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(z, k(z)): the whitened rows of X and their kernel with the landmarks."""
+    z = (X - block.mean) @ block.whiten
+    return z, gaussian_kernel(z / block.length_scale, block.landmarks)
+
+
 def block_features(block: Block, X: jax.Array) -> jax.Array:
     """[z, q(z), k(z) K^{-1/2}] with z the whitened X (module docstring)."""
-    z = (X - block.mean) @ block.whiten
-    k = gaussian_kernel(z / block.length_scale, block.landmarks)
+    z, k = whitened_and_kernel(block, X)
     return jnp.concatenate([z, quadratic(z), k @ block.k_inv_sqrt], axis=1)
 
 
@@ -206,8 +211,7 @@ def predict_block(model: Model, index: int, X: jax.Array) -> jax.Array:
     sl, b = block_slices(model)[index], model.blocks[index]
     c = model.coef[sl]
     p, q = n_linear(b), n_quadratic(b)
-    z = (X - b.mean) @ b.whiten
-    k = gaussian_kernel(z / b.length_scale, b.landmarks)
+    z, k = whitened_and_kernel(b, X)
     out = z @ c[:p] + quadratic(z) @ c[p : p + q] + k @ (b.k_inv_sqrt @ c[p + q :])
     return out - model.f_mean[sl] @ c
 
